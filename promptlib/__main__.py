@@ -1,0 +1,3 @@
+from promptlib.cli.app import main
+
+main()

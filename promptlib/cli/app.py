@@ -1,0 +1,87 @@
+"""The ``promptlib`` command: global options, command registration and error handling.
+
+Only typer is imported here; each command imports the library code it needs when it runs, so ``promptlib --help``
+starts fast and never loads torch, diffusers, open_clip, faiss or textual.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from promptlib import __version__
+from promptlib.cli import db, entries, library, packs, search, styles
+from promptlib.cli.output import STATE
+
+app = typer.Typer(
+    name="promptlib",
+    help=(
+        "A local-first prompt library for Stable Diffusion: store, search, import and rerun prompts.\n\n"
+        "Examples:\n\n"
+        "  promptlib init                      create the library with the starter pack\n\n"
+        "  promptlib search 'foggy harbour tag:landscape steps:20-30'\n\n"
+        "  promptlib add 'a red fox in snow' -n 'blurry' --tag animals --steps 30\n\n"
+        "  promptlib show 12 --json"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"promptlib {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    library_path: Annotated[
+        str | None,
+        typer.Option(
+            "--library",
+            "-L",
+            help="Library folder (default: $PROMPTLIB_HOME, else the platform's data folder).",
+            envvar="PROMPTLIB_HOME",
+            show_envvar=False,
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    STATE.library = library_path
+    STATE.debug = debug
+
+
+for module in (library, entries, search, packs, styles, db):
+    module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point: promptlib errors become one red line and a non-zero exit."""
+    from promptlib.errors import PromptlibError
+
+    try:
+        app()  # standalone mode: typer handles usage errors and Ctrl-C itself, then exits
+    except PromptlibError as exc:
+        if STATE.debug:
+            raise
+        from promptlib.cli.output import err_console
+        from promptlib.textsafe import rich_text
+
+        err_console().print(rich_text(f"error: {exc}", style="bold red"))
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as exc:
+        if STATE.debug:
+            raise
+        sys.stderr.write(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)\n")
+        sys.exit(70)

@@ -1,0 +1,60 @@
+"""``promptlib db``: schema upgrade, backup and integrity check."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from promptlib.cli.output import fail, note, open_library, print_json
+
+db_app = typer.Typer(help="Database maintenance: upgrade, backup, check.", no_args_is_help=True)
+
+
+@db_app.command()
+def upgrade() -> None:
+    """Upgrade the library's schema (a backup is made first). Opening a library does this automatically."""
+    with open_library(create=False) as lib:
+        backup = lib.last_backup
+    note(f"schema is current{f'; backup at {backup}' if backup else ''}")
+
+
+@db_app.command()
+def backup(
+    target: Annotated[str | None, typer.Argument(help="File or folder (default: <library>/backups/).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Copy library.db with SQLite's online backup API (safe while other processes write).
+
+    Example: promptlib db backup ~/prompt-backups/
+    """
+    with open_library(create=False) as lib:
+        path = lib.backup(target)
+    if as_json:
+        print_json({"backup": str(path)})
+    else:
+        note(f"backup written to {path}")
+
+
+@db_app.command()
+def check(
+    fix: Annotated[bool, typer.Option("--fix", help="Rebuild the search index if it is damaged.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check the database: SQLite integrity, foreign keys, the search index, the schema version."""
+    with open_library(create=False) as lib:
+        problems = lib.check()
+        if fix and any(p.startswith("search index") for p in problems):
+            lib.backup()
+            lib.rebuild_search_index()
+            problems = lib.check()
+    if as_json:
+        print_json({"ok": not problems, "problems": problems})
+    elif not problems:
+        note("ok")
+    if problems:
+        raise fail("; ".join(problems[:5]), code=1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")

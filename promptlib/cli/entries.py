@@ -1,0 +1,365 @@
+"""Entry commands: add, show, edit, rm, list, tag, tags, rate, fav, dup, collect, collections."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from promptlib.cli.output import (
+    console,
+    entries_table,
+    entry_panel,
+    fail,
+    note,
+    open_library,
+    print_json,
+)
+
+JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+IDS = Annotated[list[int], typer.Argument(help="Entry ids.", show_default=False)]
+
+
+def _size(value: str | None) -> tuple[int | None, int | None]:
+    if not value:
+        return None, None
+    try:
+        width, height = value.lower().replace("×", "x").split("x")
+        return int(width), int(height)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not WIDTHxHEIGHT, e.g. 512x768", param_hint="--size") from exc
+
+
+def _params(
+    *,
+    steps: int | None,
+    cfg: float | None,
+    seed: int | None,
+    sampler: str | None,
+    schedule: str | None,
+    size: str | None,
+    model: str | None,
+    param: list[str] | None,
+) -> dict[str, Any]:
+    width, height = _size(size)
+    values: dict[str, Any] = {
+        "steps": steps,
+        "cfg_scale": cfg,
+        "seed": seed,
+        "sampler": sampler,
+        "schedule": schedule,
+        "width": width,
+        "height": height,
+        "model": model,
+    }
+    out = {k: v for k, v in values.items() if v is not None}
+    for item in param or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--param")
+        out[key.strip()] = _scalar(value.strip())
+    return out
+
+
+def _scalar(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _read_text(value: str) -> str:
+    return sys.stdin.read().rstrip("\n") if value == "-" else value
+
+
+# Options shared by add and edit (typer needs them spelled out per command).
+Negative = Annotated[str | None, typer.Option("--negative", "-n", help="Negative prompt.")]
+Title = Annotated[str | None, typer.Option("--title", "-t", help="A short title.")]
+Notes = Annotated[str | None, typer.Option("--notes", help="Free-form notes.")]
+Tags = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")]
+Steps = Annotated[int | None, typer.Option("--steps", help="Sampling steps.")]
+Cfg = Annotated[float | None, typer.Option("--cfg", help="CFG scale.")]
+Seed = Annotated[int | None, typer.Option("--seed", help="Seed.")]
+Sampler = Annotated[str | None, typer.Option("--sampler", help="Sampler, any tool's spelling ('DPM++ 2M Karras').")]
+Schedule = Annotated[str | None, typer.Option("--schedule", help="Noise schedule (karras, exponential, ...).")]
+Size = Annotated[str | None, typer.Option("--size", help="WIDTHxHEIGHT, e.g. 512x768.")]
+Model = Annotated[str | None, typer.Option("--model", help="Checkpoint name.")]
+Param = Annotated[list[str] | None, typer.Option("--param", "-p", help="Any other parameter as KEY=VALUE.")]
+
+
+def add(
+    prompt: Annotated[str, typer.Argument(help="The prompt ('-' reads it from stdin).")],
+    negative: Negative = None,
+    title: Title = None,
+    notes: Notes = None,
+    tag: Tags = None,
+    steps: Steps = None,
+    cfg: Cfg = None,
+    seed: Seed = None,
+    sampler: Sampler = None,
+    schedule: Schedule = None,
+    size: Size = None,
+    model: Model = None,
+    param: Param = None,
+    rating: Annotated[int | None, typer.Option("--rating", min=0, max=5, help="0-5 stars.")] = None,
+    fav: Annotated[bool, typer.Option("--fav", help="Mark as favourite.")] = False,
+    as_json: JSON = False,
+) -> None:
+    """Add a prompt.
+
+    Example: promptlib add 'a lighthouse in fog, oil painting' -n 'people, text' --tag seascape --steps 30
+    """
+    params = _params(
+        steps=steps, cfg=cfg, seed=seed, sampler=sampler, schedule=schedule, size=size, model=model, param=param
+    )
+    with open_library() as lib:
+        entry = lib.add(
+            _read_text(prompt),
+            negative_prompt=negative or "",
+            title=title or "",
+            notes=notes or "",
+            tags=tag or (),
+            params=params or None,
+            rating=rating,
+            favourite=fav,
+        )
+    if as_json:
+        print_json(entry.to_json())
+    else:
+        note(f"added #{entry.id}")
+
+
+def show(entry_id: Annotated[int, typer.Argument(help="Entry id.")], as_json: JSON = False) -> None:
+    """Show one entry with all its parameters and renders.
+
+    Example: promptlib show 12 --json
+    """
+    with open_library(create=False) as lib:
+        entry = lib.get(entry_id)
+    if as_json:
+        print_json(entry.to_json())
+    else:
+        entry_panel(entry)
+
+
+def edit(
+    entry_id: Annotated[int, typer.Argument(help="Entry id.")],
+    prompt: Annotated[str | None, typer.Option("--prompt", help="New prompt ('-' reads stdin).")] = None,
+    negative: Negative = None,
+    title: Title = None,
+    notes: Notes = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Replace the tags (repeatable).")] = None,
+    steps: Steps = None,
+    cfg: Cfg = None,
+    seed: Seed = None,
+    sampler: Sampler = None,
+    schedule: Schedule = None,
+    size: Size = None,
+    model: Model = None,
+    param: Param = None,
+    as_json: JSON = False,
+) -> None:
+    """Change an entry. With no options in a terminal, opens it in $EDITOR as JSON.
+
+    Example: promptlib edit 12 --steps 40 --sampler 'Euler a' --tag portrait --tag studio
+    """
+    params = _params(
+        steps=steps, cfg=cfg, seed=seed, sampler=sampler, schedule=schedule, size=size, model=model, param=param
+    )
+    changes: dict[str, Any] = {
+        "prompt": _read_text(prompt) if prompt is not None else None,
+        "negative_prompt": negative,
+        "title": title,
+        "notes": notes,
+        "tags": tag,
+        "params": params or None,
+    }
+    with open_library(create=False) as lib:
+        if all(v is None for v in changes.values()):
+            changes = _edit_in_editor(lib.get(entry_id).to_json())
+        entry = lib.edit(entry_id, **changes)
+    if as_json:
+        print_json(entry.to_json())
+    else:
+        note(f"updated #{entry.id}")
+
+
+def _edit_in_editor(current: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    if not sys.stdin.isatty():
+        raise fail("nothing to change: pass options such as --prompt or --steps (or run in a terminal for $EDITOR)")
+    fields = ("title", "prompt", "negative_prompt", "notes", "tags", "rating", "favourite", "params")
+    doc = {k: current[k] for k in fields}
+    original = json.dumps(doc, indent=2, ensure_ascii=False)
+    edited = _run_editor(original)
+    if edited == original:
+        raise fail("no changes", code=0)
+    try:
+        data = json.loads(edited)
+    except ValueError as exc:
+        raise fail(f"the edited text is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise fail("the edited text must be a JSON object")
+    return {k: data[k] for k in fields if k in data and data[k] != doc[k]}
+
+
+def _run_editor(text: str) -> str:
+    import os
+    import shlex
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "entry.json"
+        path.write_text(text, encoding="utf-8")
+        if subprocess.call([*shlex.split(editor), str(path)]) != 0:
+            raise fail(f"{editor} exited with an error; nothing changed")
+        return path.read_text(encoding="utf-8")
+
+
+def rm(
+    ids: IDS,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete entries, with their renders.
+
+    Example: promptlib rm 12 13 --yes
+    """
+    if not yes and sys.stdin.isatty():
+        typer.confirm(f"Delete {len(ids)} entr{'y' if len(ids) == 1 else 'ies'}?", abort=True)
+    with open_library(create=False) as lib:
+        removed = lib.remove(ids)
+    note(f"removed {removed}")
+
+
+def list_entries(
+    query: Annotated[str, typer.Argument(help="Optional filter query (same language as search).")] = "",
+    limit: Annotated[int, typer.Option("--limit", "-k", help="How many.")] = 50,
+    offset: Annotated[int, typer.Option("--offset", help="Skip this many.")] = 0,
+    sort: Annotated[str, typer.Option("--sort", help="new, old, rating, title or score.")] = "new",
+    as_json: JSON = False,
+) -> None:
+    """List entries, newest first.
+
+    Example: promptlib list 'tag:portrait fav:yes' --sort rating
+    """
+    with open_library(create=False) as lib:
+        found = lib.entries(limit=limit, offset=offset, sort=sort, query=query)
+    if as_json:
+        print_json([e.to_json() for e in found])
+    else:
+        entries_table(found)
+
+
+def tag(
+    ids: IDS,
+    add: Annotated[list[str] | None, typer.Option("--add", "-a", help="Tag to add (repeatable).")] = None,
+    remove: Annotated[list[str] | None, typer.Option("--remove", "-r", help="Tag to remove (repeatable).")] = None,
+    as_json: JSON = False,
+) -> None:
+    """Add or remove tags on entries (prints their tags).
+
+    Example: promptlib tag 12 13 --add portrait --remove draft
+    """
+    with open_library(create=False) as lib:
+        result = lib.tag(ids, add=add or (), remove=remove or ())
+    if as_json:
+        print_json({str(k): v for k, v in result.items()})
+    else:
+        for pid, names in result.items():
+            console().print(f"#{pid}", ", ".join(names), markup=False)
+
+
+def tags(as_json: JSON = False) -> None:
+    """List all tags with how many entries carry each."""
+    with open_library(create=False) as lib:
+        counts = lib.tags()
+    if as_json:
+        print_json([{"tag": name, "count": n} for name, n in counts])
+    else:
+        for name, n in counts:
+            console().print(f"{n:>6}  {name}", markup=False)
+
+
+def rate(
+    rating: Annotated[str, typer.Argument(help="0-5, or 'none' to clear.")],
+    ids: IDS,
+) -> None:
+    """Rate entries 0-5 stars.
+
+    Example: promptlib rate 5 12 13
+    """
+    value = None if rating.lower() in ("none", "clear", "-") else int(rating) if rating.isdigit() else -1
+    if value == -1:
+        raise fail(f"rating {rating!r} must be 0-5 or 'none'")
+    with open_library(create=False) as lib:
+        lib.rate(ids, value)
+    note(f"rated {len(ids)}")
+
+
+def fav(
+    ids: IDS,
+    off: Annotated[bool, typer.Option("--off", help="Remove the favourite mark.")] = False,
+) -> None:
+    """Mark entries as favourites.
+
+    Example: promptlib fav 12 --off
+    """
+    with open_library(create=False) as lib:
+        lib.favourite(ids, not off)
+    note(f"{'unmarked' if off else 'marked'} {len(ids)}")
+
+
+def dup(entry_id: Annotated[int, typer.Argument(help="Entry id.")], as_json: JSON = False) -> None:
+    """Duplicate an entry (text, tags and parameters)."""
+    with open_library(create=False) as lib:
+        entry = lib.duplicate(entry_id)
+    if as_json:
+        print_json(entry.to_json())
+    else:
+        note(f"added #{entry.id} (copy of #{entry_id})")
+
+
+def collect(
+    name: Annotated[str, typer.Argument(help="Collection name (created if new).")],
+    ids: IDS,
+) -> None:
+    """Add entries to a collection.
+
+    Example: promptlib collect 'moodboard' 12 13 14
+    """
+    with open_library(create=False) as lib:
+        size = lib.collect(name, ids)
+    note(f"{name}: {size} entries")
+
+
+def collections(as_json: JSON = False) -> None:
+    """List collections with their sizes."""
+    with open_library(create=False) as lib:
+        found = lib.collections()
+    if as_json:
+        print_json([{"name": n, "count": c} for n, c in found])
+    else:
+        for n, c in found:
+            console().print(f"{c:>6}  {n}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(add)
+    app.command()(show)
+    app.command()(edit)
+    app.command()(rm)
+    app.command("list")(list_entries)
+    app.command()(tag)
+    app.command()(tags)
+    app.command()(rate)
+    app.command()(fav)
+    app.command()(dup)
+    app.command()(collect)
+    app.command()(collections)

@@ -1,0 +1,51 @@
+"""``promptlib search``: the query DSL over the library."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from promptlib.cli.output import entries_table, note, open_library, print_json
+
+QUERY_HELP = """\
+Search prompts. Words are ANDed and ranked by bm25 over title, prompt, tags, notes and negative prompt.
+
+  "exact phrase"    -word (exclude)    word OR other    cyber* (prefix)
+  tag:landscape  pack:starter  model:sdxl  sampler:"Euler a"  schedule:karras  lora:detail
+  steps:20-30  cfg:>=7  seed:123  size:512x768  rating:>=4  fav:yes  has:image
+  title:castle  neg:blurry  notes:tip  collection:moodboard   (any filter can be negated: -tag:draft)
+
+Examples:
+
+  promptlib search 'foggy harbour -people'
+
+  promptlib search 'portrait tag:studio steps:>=30' -k 5 --json
+"""
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="The query; see above.")],
+    k: Annotated[int, typer.Option("-k", "--limit", help="How many results.")] = 20,
+    offset: Annotated[int, typer.Option("--offset", help="Skip this many results.")] = 0,
+    sort: Annotated[str, typer.Option("--sort", help="score, new, old, rating or title.")] = "score",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (entries with 'score').")] = False,
+) -> None:
+    with open_library(create=False) as lib:
+        result = lib.search(query, limit=k, offset=offset, sort=sort)
+    if as_json:
+        print_json(result.to_json())
+        return
+    if not result.hits:
+        note("no matches")
+        return
+    entries_table([h.entry for h in result.hits], scores=[h.score for h in result.hits])
+    if result.truncated:
+        note("very common terms: ranked the newest 25,000 matches (add words or filters to narrow)")
+
+
+search.__doc__ = QUERY_HELP
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(search)

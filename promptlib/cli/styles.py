@@ -1,0 +1,87 @@
+"""``promptlib styles``: style templates with a {prompt} placeholder."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from promptlib.cli.output import console, note, open_library, print_json, short
+from promptlib.textsafe import rich_text
+
+styles_app = typer.Typer(help="Style templates: list, show, add, apply.", no_args_is_help=True)
+JSON = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@styles_app.command("list")
+def list_styles(as_json: JSON = False) -> None:
+    """List style templates."""
+    with open_library(create=False) as lib:
+        found = lib.styles()
+    if as_json:
+        print_json([s.to_json() for s in found])
+        return
+    from rich.table import Table
+
+    table = Table(expand=True)
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("prompt", ratio=2, no_wrap=True)
+    table.add_column("negative", ratio=1, style="red", no_wrap=True)
+    for style in found:
+        table.add_row(
+            rich_text(style.name, one_line=True),
+            rich_text(short(style.prompt, 120), one_line=True),
+            rich_text(short(style.negative_prompt, 60), one_line=True),
+        )
+    console().print(table)
+
+
+@styles_app.command()
+def show(name: Annotated[str, typer.Argument(help="Style name.")], as_json: JSON = False) -> None:
+    """Show one style."""
+    with open_library(create=False) as lib:
+        style = lib.style(name)
+    if as_json:
+        print_json(style.to_json())
+    else:
+        console().print(rich_text(style.name, style="bold"))
+        console().print(rich_text(style.prompt))
+        if style.negative_prompt:
+            console().print(rich_text(style.negative_prompt, style="red"))
+
+
+@styles_app.command()
+def add(
+    name: Annotated[str, typer.Argument(help="Style name.")],
+    prompt: Annotated[str, typer.Argument(help="Template; {prompt} marks where the entry's prompt goes.")],
+    negative: Annotated[str, typer.Option("--negative", "-n", help="Negative prompt.")] = "",
+) -> None:
+    """Add a style template.
+
+    Example: promptlib styles add cinematic 'cinematic still of {prompt}, 35mm, film grain' -n 'cartoon'
+    """
+    with open_library(create=False) as lib:
+        lib.add_style(name, prompt, negative_prompt=negative)
+    note(f"added style {name!r}")
+
+
+@styles_app.command()
+def apply(
+    name: Annotated[str, typer.Argument(help="Style name.")],
+    entry_id: Annotated[int, typer.Argument(help="Entry id.")],
+    as_json: JSON = False,
+) -> None:
+    """Rewrite an entry's prompt through a style template.
+
+    Example: promptlib styles apply cinematic 12
+    """
+    with open_library(create=False) as lib:
+        entry = lib.apply_style(entry_id, name)
+    if as_json:
+        print_json(entry.to_json())
+    else:
+        note(f"#{entry.id}: {entry.prompt}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(styles_app, name="styles")

@@ -1,0 +1,733 @@
+"""`Library`: the one facade over a promptlib library folder. The CLI, the TUI, notebooks and tests call only this.
+
+    >>> from promptlib import Library
+    >>> lib = Library.open("~/prompts")                 # creates the folder on first use
+    >>> entry = lib.add("a lighthouse in fog, oil painting", tags=["seascape"], params={"steps": 30})
+    >>> [hit.entry.title for hit in lib.search("lighthouse tag:seascape").hits]
+
+Every method raises promptlib's own errors (`promptlib.errors`) with one-line messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from promptlib import config as cfg
+from promptlib.entries import Entry, ImportReport, RenderInfo, SearchHit, StyleInfo
+from promptlib.errors import LibraryError, NotFoundError, ValidationError
+from promptlib.limits import MAX_NOTES_CHARS, MAX_PROMPT_CHARS, MAX_TITLE_CHARS
+from promptlib.recipe import PARAM_FIELDS, Recipe
+from promptlib.search import dsl, lexical
+from promptlib.store import migrate, queries
+from promptlib.store.bulk import NewEntry, insert_entries
+from promptlib.store.db import Database, sql_datetime
+from promptlib.store.files import ImageStore
+from promptlib.store.tags import clean_tags, drop_unused_tags, get_tags, set_tags, tag_ids
+
+Progress = Callable[[int], None]
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    hits: list[SearchHit]
+    truncated: bool  # more matches existed than the bounded ranking window covered
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [hit.to_json() for hit in self.hits]
+
+
+def _check_text(label: str, value: str, limit: int, *, required: bool = False) -> str:
+    if "\x00" in value:
+        raise ValidationError(f"{label} contains a NUL byte")
+    if len(value) > limit:
+        raise ValidationError(f"{label} is {len(value):,} characters; the limit is {limit:,}")
+    if required and not value.strip():
+        raise ValidationError(f"{label} is empty")
+    return value
+
+
+def make_recipe(params: Recipe | dict[str, Any] | None, *, prompt: str = "", negative: str = "") -> Recipe | None:
+    """A Recipe from a params dict (recipe field names; unknown keys go to `extra`); raises ValidationError."""
+    if params is None:
+        return None
+    if isinstance(params, Recipe):
+        return params
+    from pydantic import ValidationError as PydanticError
+
+    known = {k: v for k, v in params.items() if k in PARAM_FIELDS or k == "extra"}
+    extra = dict(known.pop("extra", None) or {}) | {k: v for k, v in params.items() if k not in known and k != "extra"}
+    try:
+        recipe = Recipe(prompt=prompt, negative_prompt=negative, extra=extra, **known)
+    except PydanticError as exc:
+        first = exc.errors()[0]
+        raise ValidationError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
+    return recipe.with_sampler(recipe.sampler, recipe.schedule) if recipe.sampler or recipe.schedule else recipe
+
+
+class Library:
+    """A library folder: ``library.db``, ``images/``, ``index/``, ``config.toml``."""
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        self.path = path
+        self.db_path = path / cfg.DB_NAME
+        if not self.db_path.exists():
+            if not create:
+                raise LibraryError(f"no promptlib library at {path} (run `promptlib init`)")
+            self._create_folder()
+        elif not os.access(path, os.W_OK) or not os.access(self.db_path, os.W_OK):
+            raise LibraryError(
+                f"library folder {path} is read-only: promptlib needs write access for its write-ahead log"
+            )
+        self.images = ImageStore(path)
+        self.config = self._load_config()
+        self.last_backup: Path | None = None
+        self._ensure_schema()
+        self.db = Database(self.db_path)
+        self.images.sweep_temp()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Library:
+        """Open (and by default create) the library at `path`, ``$PROMPTLIB_HOME`` or the platform default."""
+        return cls(cfg.resolve_library_path(path), create=create)
+
+    def _create_folder(self) -> None:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            for sub in (cfg.IMAGES_DIR, cfg.INDEX_DIR):
+                (self.path / sub).mkdir(exist_ok=True)
+            config_file = self.path / cfg.CONFIG_NAME
+            if not config_file.exists():
+                config_file.write_text(cfg.DEFAULT_CONFIG_TEXT, encoding="utf-8")
+        except OSError as exc:
+            raise LibraryError(f"cannot create library at {self.path}: {exc.strerror or exc}") from exc
+
+    def _load_config(self) -> cfg.Config:
+        try:
+            return cfg.Config.load(self.path / cfg.CONFIG_NAME)
+        except (ValueError, OSError) as exc:
+            raise LibraryError(f"{self.path / cfg.CONFIG_NAME}: {exc}") from exc
+
+    def _ensure_schema(self) -> None:
+        try:
+            conn = sqlite3.connect(self.db_path)
+        except sqlite3.Error as exc:
+            raise LibraryError(f"cannot open {self.db_path}: {exc}") from exc
+        try:
+            due = migrate.needs_upgrade(conn)
+        except sqlite3.DatabaseError as exc:
+            raise LibraryError(f"{self.db_path} is not a SQLite database or is corrupt ({exc})") from exc
+        finally:
+            conn.close()
+        if due:
+            self.last_backup = migrate.upgrade(self.path, self.db_path, backups_dir=self.path / cfg.BACKUPS_DIR)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- entries ------------------------------------------------------------------------------------------------
+
+    def _new_entry(
+        self,
+        prompt: str,
+        *,
+        negative_prompt: str = "",
+        title: str = "",
+        notes: str = "",
+        tags: Iterable[str] = (),
+        params: Recipe | dict[str, Any] | None = None,
+        rating: int | None = None,
+        favourite: bool = False,
+        source: dict[str, Any] | None = None,
+    ) -> NewEntry:
+        _check_text("prompt", prompt, MAX_PROMPT_CHARS, required=True)
+        _check_text("negative prompt", negative_prompt, MAX_PROMPT_CHARS)
+        _check_text("title", title, MAX_TITLE_CHARS)
+        _check_text("notes", notes, MAX_NOTES_CHARS)
+        if rating is not None and not 0 <= rating <= 5:
+            raise ValidationError(f"rating {rating} is outside 0-5")
+        recipe = make_recipe(params, prompt=prompt, negative=negative_prompt)
+        if recipe is not None:
+            recipe = recipe.model_copy(update={"prompt": "", "negative_prompt": "", "raw": None})
+        return NewEntry(
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            title=title.strip(),
+            notes=notes,
+            tags=tuple(clean_tags(tags)),
+            recipe=recipe,
+            rating=rating,
+            favourite=favourite,
+            source=source or {},
+        )
+
+    def add(
+        self,
+        prompt: str,
+        *,
+        negative_prompt: str = "",
+        title: str = "",
+        notes: str = "",
+        tags: Iterable[str] = (),
+        params: Recipe | dict[str, Any] | None = None,
+        rating: int | None = None,
+        favourite: bool = False,
+        source: dict[str, Any] | None = None,
+    ) -> Entry:
+        """Add one prompt and return it. Raises ValidationError for an empty or oversized prompt or bad params."""
+        new = self._new_entry(
+            prompt,
+            negative_prompt=negative_prompt,
+            title=title,
+            notes=notes,
+            tags=tags,
+            params=params,
+            rating=rating,
+            favourite=favourite,
+            source=source or {"added": "manual"},
+        )
+        with self.db.write() as conn:
+            result = insert_entries(conn, [new], dedupe=False)
+        return self.get(result.ids[0])
+
+    def add_many(
+        self,
+        entries: Iterable[NewEntry],
+        *,
+        pack: str | None = None,
+        progress: Progress | None = None,
+    ) -> ImportReport:
+        """Insert many validated entries in one transaction, skipping ones already present (idempotent)."""
+        report = ImportReport(pack=pack)
+        with self.db.write() as conn:
+            pack_id = self._pack_id(conn, pack) if pack else None
+            result = insert_entries(conn, entries, pack_id=pack_id, progress=progress)
+        report.added, report.skipped, report.ids = len(result.ids), result.skipped, result.ids
+        return report
+
+    def get(self, entry_id: int) -> Entry:
+        """The entry with this id; raises NotFoundError."""
+        found = queries.load_entries(self.db.conn, [entry_id])
+        if not found:
+            raise NotFoundError(f"no prompt with id {entry_id}")
+        return found[0]
+
+    def get_many(self, ids: Sequence[int], *, with_renders: bool = True) -> list[Entry]:
+        """Entries for `ids` in order; missing ids are left out."""
+        return queries.load_entries(self.db.conn, ids, with_renders=with_renders)
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM prompts").fetchone()[0])
+
+    def edit(
+        self,
+        entry_id: int,
+        *,
+        prompt: str | None = None,
+        negative_prompt: str | None = None,
+        title: str | None = None,
+        notes: str | None = None,
+        params: dict[str, Any] | None = None,
+        tags: Iterable[str] | None = None,
+        rating: int | None = _UNSET,
+        favourite: bool | None = None,
+    ) -> Entry:
+        """Change fields of an entry; `params` is merged into the recipe (a None value clears a field)."""
+        from promptlib.store.models import Prompt, RecipeRow
+
+        with self.db.session() as session:
+            row = session.get(Prompt, entry_id)
+            if row is None:
+                raise NotFoundError(f"no prompt with id {entry_id}")
+            if prompt is not None:
+                row.prompt = _check_text("prompt", prompt, MAX_PROMPT_CHARS, required=True)
+            if negative_prompt is not None:
+                row.negative_prompt = _check_text("negative prompt", negative_prompt, MAX_PROMPT_CHARS)
+            if title is not None:
+                row.title = _check_text("title", title, MAX_TITLE_CHARS).strip()
+            if notes is not None:
+                row.notes = _check_text("notes", notes, MAX_NOTES_CHARS)
+            if rating is not _UNSET:
+                if rating is not None and not 0 <= rating <= 5:
+                    raise ValidationError(f"rating {rating} is outside 0-5")
+                row.rating = rating
+            if favourite is not None:
+                row.favourite = favourite
+            recipe_row = session.get(RecipeRow, entry_id)
+            if params:
+                current = recipe_row.model_dump(exclude={"prompt_id"}) if recipe_row else {}
+                recipe = make_recipe(current | params)
+                assert recipe is not None
+                values = recipe.params() | {"extra": recipe.extra}
+                if recipe_row is None:
+                    recipe_row = RecipeRow(prompt_id=entry_id)
+                for key, value in values.items():
+                    setattr(recipe_row, key, value)
+                session.add(recipe_row)
+            row.fingerprint = NewEntry(
+                prompt=row.prompt,
+                negative_prompt=row.negative_prompt,
+                recipe=make_recipe(recipe_row.model_dump(exclude={"prompt_id"})) if recipe_row else None,
+            ).fingerprint()
+            row.updated_at = datetime.now(UTC)
+            session.add(row)
+            session.flush()
+            if tags is not None:
+                raw = session.connection().connection.driver_connection
+                assert isinstance(raw, sqlite3.Connection)
+                set_tags(raw, entry_id, tags)
+        return self.get(entry_id)
+
+    def duplicate(self, entry_id: int) -> Entry:
+        """A copy of an entry (text, tags, params; not its renders) with " (copy)" after the title."""
+        entry = self.get(entry_id)
+        return self.add(
+            entry.prompt,
+            negative_prompt=entry.negative_prompt,
+            title=(entry.title + " (copy)").strip(),
+            notes=entry.notes,
+            tags=entry.tags,
+            params={k: v for k, v in entry.params.items() if v not in (None, [], {})},
+            source={"duplicate_of": entry.id},
+        )
+
+    def remove(self, ids: Iterable[int]) -> int:
+        """Delete entries with their renders; image files no longer referenced are deleted after the commit."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return 0
+        with self.db.write() as conn:
+            marks = ",".join("?" * len(wanted))
+            paths = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT image_path FROM renders WHERE prompt_id IN ({marks}) AND linked = 0", wanted
+                )
+            ]
+            old_tags = [
+                r[0] for r in conn.execute(f"SELECT tag_id FROM prompt_tags WHERE prompt_id IN ({marks})", wanted)
+            ]
+            removed = conn.execute(f"DELETE FROM prompts WHERE id IN ({marks})", wanted).rowcount
+            drop_unused_tags(conn, old_tags)
+            still_used = (
+                {r[0] for r in conn.execute("SELECT DISTINCT image_path FROM renders WHERE linked = 0")}
+                if paths
+                else set()
+            )
+        for path in set(paths) - still_used:
+            self.images.remove(path)
+        return int(removed)
+
+    def entries(self, *, limit: int = 50, offset: int = 0, sort: str = "new", query: str = "") -> list[Entry]:
+        """Entries in `sort` order, optionally restricted by a query's filters and words."""
+        parsed = dsl.parse(query)
+        sort = "score" if sort == "score" and parsed.positive_text else sort
+        result = lexical.search(self.db.conn, parsed, limit=limit, offset=offset, sort=sort)
+        return self.get_many([pid for pid, _ in result.hits], with_renders=False)
+
+    def search(self, query: str, *, limit: int = 20, offset: int = 0, sort: str = "score") -> SearchResult:
+        """Lexical search with the query DSL (see `promptlib.search.dsl`); raises QueryError for bad queries."""
+        parsed = dsl.parse(query)
+        with self.db._lock:
+            result = lexical.search(self.db.conn, parsed, limit=limit, offset=offset, sort=sort)
+            entries = {e.id: e for e in self.get_many([pid for pid, _ in result.hits])}
+        hits = [SearchHit(entries[pid], score, {"lexical": score}) for pid, score in result.hits if pid in entries]
+        return SearchResult(query, hits, result.truncated)
+
+    # --- tags, ratings, favourites ------------------------------------------------------------------------------
+
+    def _require(self, conn: sqlite3.Connection, ids: Sequence[int]) -> None:
+        marks = ",".join("?" * len(ids))
+        found = {r[0] for r in conn.execute(f"SELECT id FROM prompts WHERE id IN ({marks})", list(ids))}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFoundError(f"no prompt with id {', '.join(map(str, missing[:5]))}")
+
+    def tag(self, ids: Iterable[int], *, add: Iterable[str] = (), remove: Iterable[str] = ()) -> dict[int, list[str]]:
+        """Add and remove tags on entries; returns each entry's tags afterwards."""
+        wanted = sorted(set(ids))
+        plus, minus = clean_tags(add), set(clean_tags(remove))
+        out: dict[int, list[str]] = {}
+        with self.db.write() as conn:
+            self._require(conn, wanted)
+            for pid in wanted:
+                current = get_tags(conn, pid)
+                out[pid] = set_tags(conn, pid, [t for t in current if t not in minus] + plus)
+        return out
+
+    def tags(self, *, limit: int = 1000) -> list[tuple[str, int]]:
+        """Tag names with how many entries carry them, most used first."""
+        return queries.top_counts(self.db.conn, "tags", limit=limit)
+
+    def rate(self, ids: Iterable[int], rating: int | None) -> int:
+        """Set (or with None clear) the 0-5 rating of entries; returns how many changed."""
+        if rating is not None and not 0 <= rating <= 5:
+            raise ValidationError(f"rating {rating} is outside 0-5")
+        return self._set_column(ids, "rating", rating)
+
+    def favourite(self, ids: Iterable[int], value: bool = True) -> int:
+        """Mark or unmark entries as favourites; returns how many."""
+        return self._set_column(ids, "favourite", int(value))
+
+    def _set_column(self, ids: Iterable[int], column: str, value: object) -> int:
+        wanted = sorted(set(ids))
+        now = sql_datetime(datetime.now(UTC))
+        with self.db.write() as conn:
+            self._require(conn, wanted)
+            conn.executemany(
+                f"UPDATE prompts SET {column} = ?, updated_at = ? WHERE id = ?",
+                [(value, now, i) for i in wanted],
+            )
+        return len(wanted)
+
+    # --- styles -------------------------------------------------------------------------------------------------
+
+    def styles(self) -> list[StyleInfo]:
+        return queries.load_styles(self.db.conn)
+
+    def style(self, name: str) -> StyleInfo:
+        """The style called `name` (case-insensitive); raises NotFoundError."""
+        found = queries.load_styles(self.db.conn, name=name)
+        if not found:
+            raise NotFoundError(f"no style named {name!r}")
+        return found[0]
+
+    def add_style(
+        self, name: str, prompt: str, *, negative_prompt: str = "", notes: str = "", tags: Iterable[str] = ()
+    ) -> StyleInfo:
+        """Create a style template (``{prompt}`` marks where the entry's prompt goes); raises ValidationError."""
+        from promptlib.store.models import Style
+
+        _check_text("style name", name, MAX_TITLE_CHARS, required=True)
+        _check_text("style prompt", prompt, MAX_PROMPT_CHARS)
+        _check_text("style negative prompt", negative_prompt, MAX_PROMPT_CHARS)
+        if queries.load_styles(self.db.conn, name=name):
+            raise ValidationError(f"a style named {name!r} already exists")
+        with self.db.session() as session:
+            session.add(
+                Style(
+                    name=name.strip(),
+                    prompt=prompt,
+                    negative_prompt=negative_prompt,
+                    notes=notes,
+                    tags=clean_tags(tags),
+                )
+            )
+        return self.style(name)
+
+    def apply_style(self, entry_id: int, style: str) -> Entry:
+        """Rewrite an entry's prompt and negative prompt through a style template."""
+        entry, template = self.get(entry_id), self.style(style)
+        prompt, negative = template.apply(entry.prompt, entry.negative_prompt)
+        return self.edit(entry_id, prompt=prompt, negative_prompt=negative)
+
+    # --- collections --------------------------------------------------------------------------------------------
+
+    def collect(self, name: str, ids: Iterable[int], *, description: str = "") -> int:
+        """Add entries to a collection, creating it if needed; returns the collection's size."""
+        _check_text("collection name", name, MAX_TITLE_CHARS, required=True)
+        wanted = list(dict.fromkeys(ids))
+        now = sql_datetime(datetime.now(UTC))
+        with self.db.write() as conn:
+            self._require(conn, wanted)
+            conn.execute(
+                "INSERT OR IGNORE INTO collections(name, description, created_at) VALUES (?, ?, ?)",
+                (name.strip(), description, now),
+            )
+            cid = conn.execute("SELECT id FROM collections WHERE name = ?", (name.strip(),)).fetchone()[0]
+            start = conn.execute(
+                "SELECT coalesce(max(position), -1) + 1 FROM collection_items WHERE collection_id = ?", (cid,)
+            ).fetchone()[0]
+            conn.executemany(
+                "INSERT OR IGNORE INTO collection_items(collection_id, prompt_id, position, added_at)"
+                " VALUES (?, ?, ?, ?)",
+                [(cid, pid, start + n, now) for n, pid in enumerate(wanted)],
+            )
+            return int(
+                conn.execute("SELECT count(*) FROM collection_items WHERE collection_id = ?", (cid,)).fetchone()[0]
+            )
+
+    def collections(self) -> list[tuple[str, int]]:
+        rows = self.db.execute(
+            "SELECT c.name, count(ci.prompt_id) FROM collections c LEFT JOIN collection_items ci"
+            " ON ci.collection_id = c.id GROUP BY c.id ORDER BY c.name COLLATE NOCASE"
+        )
+        return [(r[0], int(r[1])) for r in rows]
+
+    # --- packs --------------------------------------------------------------------------------------------------
+
+    def _pack_id(self, conn: sqlite3.Connection, name: str, **fields: Any) -> int:
+        now = sql_datetime(datetime.now(UTC))
+        conn.execute(
+            "INSERT OR IGNORE INTO packs(name, version, description, imported_at) VALUES (?, '', '', ?)",
+            (name, now),
+        )
+        if fields:
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            conn.execute(f"UPDATE packs SET {sets} WHERE name = ?", [*fields.values(), name])
+        return int(conn.execute("SELECT id FROM packs WHERE name = ?", (name,)).fetchone()[0])
+
+    def import_pack(self, path: str | os.PathLike[str], *, progress: Progress | None = None) -> ImportReport:
+        """Import a native pack (folder or .zip). Idempotent; bad entries are reported and skipped."""
+        from promptlib.packs.native import PackSource, iter_images, load_pack
+
+        source_path = Path(path)
+        if not source_path.exists():
+            raise NotFoundError(f"{source_path}: no such file or folder")
+        with PackSource(source_path) as source:
+            loaded = load_pack(source)
+            m = loaded.manifest
+            report = ImportReport(pack=m.name, errors=list(loaded.errors))
+            news: list[tuple[NewEntry, Any]] = []
+            for n, item in enumerate(loaded.entries):
+                try:
+                    new = self._new_entry(
+                        item.prompt,
+                        negative_prompt=item.negative_prompt,
+                        title=item.title or "",
+                        notes=item.notes,
+                        tags=item.tags,
+                        params=item.params.model_dump(exclude_defaults=True) or None,
+                        rating=item.rating,
+                        favourite=item.favourite,
+                        source={"format": "promptlib-pack", "path": str(source_path)},
+                    )
+                except ValidationError as exc:
+                    report.errors.append(f"entry {n + 1}: {exc}")
+                    continue
+                news.append((new, item))
+            with self.db.write() as conn:
+                pack_id = self._pack_id(
+                    conn,
+                    m.name,
+                    version=m.version,
+                    author=m.author,
+                    license=m.license,
+                    description=m.description,
+                    homepage=m.homepage,
+                    source=str(source_path),
+                    created=sql_datetime(m.created) if m.created else None,
+                )
+                result = insert_entries(conn, [n for n, _ in news], pack_id=pack_id, progress=progress)
+                report.added, report.skipped, report.ids = len(result.ids), result.skipped, result.ids
+                report.styles_added, report.styles_skipped = self._insert_styles(conn, loaded.styles, pack_id)
+            # Images: files first, then their rows (one transaction per entry's images).
+            for (new, item), entry_id in zip(news, result.all_ids, strict=True):
+                if not item.images:
+                    continue
+                try:
+                    for digest, data in iter_images(source, item):
+                        if self._has_image(entry_id, digest):
+                            continue
+                        self.add_image(entry_id, data, recipe=new.recipe, kind="import")
+                        report.images_added += 1
+                except (LibraryError, ValidationError) as exc:
+                    report.errors.append(str(exc))
+        return report
+
+    def _insert_styles(self, conn: sqlite3.Connection, styles: Sequence[Any], pack_id: int | None) -> tuple[int, int]:
+        added = skipped = 0
+        now = sql_datetime(datetime.now(UTC))
+        for style in styles:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO styles(name, prompt, negative_prompt, notes, tags, pack_id, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    style.name.strip(),
+                    style.prompt,
+                    style.negative_prompt,
+                    style.notes,
+                    json.dumps(clean_tags(style.tags)),
+                    pack_id,
+                    now,
+                    now,
+                ),
+            )
+            if cur.rowcount:
+                added += 1
+            else:
+                skipped += 1
+        return added, skipped
+
+    def export_pack(
+        self,
+        target: str | os.PathLike[str],
+        *,
+        name: str,
+        query: str = "",
+        author: str | None = None,
+        license: str | None = None,
+        description: str = "",
+        include_styles: bool = True,
+        include_images: bool = False,
+    ) -> Path:
+        """Write the entries matching `query` (all by default) as a native pack folder or .zip."""
+        from promptlib.packs.schema import PackEntry, PackImage, PackManifest, PackParams, PackStyle
+
+        parsed = dsl.parse(query)
+        result = lexical.search(self.db.conn, parsed, limit=10**9, sort="old", window=10**9)
+        entries: list[PackEntry] = []
+        images: dict[str, bytes] = {}
+        for entry in self.get_many([pid for pid, _ in result.hits], with_renders=include_images):
+            params = {k: v for k, v in entry.params.items() if v not in (None, [], {})}
+            pack_images = []
+            for render in entry.renders if include_images else ():
+                rel = f"images/{render.image_sha256}.{render.format.lower()}"
+                images[rel] = self.image_path(render).read_bytes()
+                pack_images.append(
+                    PackImage(path=rel, sha256=render.image_sha256, width=render.width, height=render.height)
+                )
+            entries.append(
+                PackEntry(
+                    title=entry.title or None,
+                    prompt=entry.prompt,
+                    negative_prompt=entry.negative_prompt,
+                    tags=list(entry.tags),
+                    params=PackParams.model_validate(params),
+                    notes=entry.notes,
+                    rating=entry.rating,
+                    favourite=entry.favourite,
+                    images=pack_images,
+                )
+            )
+        styles = [
+            PackStyle(
+                name=s.name,
+                prompt=s.prompt,
+                negative_prompt=s.negative_prompt,
+                tags=list(s.tags),
+                notes=s.notes,
+            )
+            for s in (self.styles() if include_styles else [])
+        ]
+        manifest = PackManifest(
+            name=name, author=author, license=license, description=description, created=datetime.now(UTC)
+        )
+        from promptlib.packs.native import write_pack
+
+        return write_pack(Path(target), manifest, entries, styles, images)
+
+    # --- images and renders -------------------------------------------------------------------------------------
+
+    def add_image(
+        self,
+        entry_id: int,
+        data: bytes,
+        *,
+        recipe: Recipe | None = None,
+        kind: str = "render",
+        environment: dict[str, Any] | None = None,
+        timings: dict[str, Any] | None = None,
+    ) -> RenderInfo:
+        """Store an image (file first, then its row) as a render of an entry; raises ValidationError if not an image."""
+        from promptlib.images import probe_image
+
+        info = probe_image(data)
+        stored = self.images.put(data, ext=info.extension)
+        now = sql_datetime(datetime.now(UTC))
+        with self.db.write() as conn:
+            self._require(conn, [entry_id])
+            cur = conn.execute(
+                "INSERT INTO renders(prompt_id, image_sha256, image_path, linked, width, height, file_size, format,"
+                " kind, recipe, environment, timings, created_at) VALUES (?,?,?,0,?,?,?,?,?,?,?,?,?)",
+                (
+                    entry_id,
+                    stored.sha256,
+                    stored.relpath,
+                    info.width,
+                    info.height,
+                    stored.size,
+                    info.format,
+                    kind,
+                    recipe.model_dump_json() if recipe else "{}",
+                    json.dumps(environment or {}),
+                    json.dumps(timings or {}),
+                    now,
+                ),
+            )
+            render_id = int(cur.lastrowid or 0)
+        render = queries.load_render(self.db.conn, render_id)
+        assert render is not None
+        return render
+
+    def _has_image(self, entry_id: int, sha256: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM renders WHERE prompt_id = ? AND image_sha256 = ?", (entry_id, sha256)
+        ).fetchone()
+        return row is not None
+
+    def render(self, render_id: int) -> RenderInfo:
+        found = queries.load_render(self.db.conn, render_id)
+        if found is None:
+            raise NotFoundError(f"no render with id {render_id}")
+        return found
+
+    def image_path(self, render: RenderInfo) -> Path:
+        return Path(render.image_path) if render.linked else self.path / render.image_path
+
+    # --- maintenance --------------------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of everything, plus the most used tags, packs, samplers and models."""
+        out: dict[str, Any] = dict(queries.stats(self.db.conn))
+        for what in ("tags", "packs", "samplers", "models"):
+            out[f"top_{what}"] = dict(queries.top_counts(self.db.conn, what, limit=8))
+        out["library"] = str(self.path)
+        out["schema"] = migrate.current_revision(self.db.conn)
+        out["db_bytes"] = self.db_path.stat().st_size
+        return out
+
+    def backup(self, target: str | os.PathLike[str] | None = None) -> Path:
+        """A consistent copy of library.db made with SQLite's backup API (default: ``backups/``)."""
+        dest = (
+            Path(target)
+            if target
+            else self.path / cfg.BACKUPS_DIR / migrate.backup_name(migrate.current_revision(self.db.conn))
+        )
+        if dest.is_dir():
+            dest = dest / migrate.backup_name(migrate.current_revision(self.db.conn))
+        try:
+            return migrate.backup(self.db_path, dest)
+        except (OSError, sqlite3.Error) as exc:
+            raise LibraryError(f"backup to {dest} failed: {exc}") from exc
+
+    def check(self) -> list[str]:
+        """Integrity problems found (empty when healthy): SQLite, foreign keys, FTS index, schema revision."""
+        problems: list[str] = []
+        conn = self.db.conn
+        result = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+        if result != ["ok"]:
+            problems.extend(f"integrity: {line}" for line in result[:20])
+        for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check"):
+            problems.append(f"foreign key: {table} row {rowid} points to a missing {parent}")
+        try:
+            conn.execute("INSERT INTO prompts_fts(prompts_fts, rank) VALUES ('integrity-check', 1)")
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"search index: {exc} (run `promptlib db check --fix`)")
+        revision = migrate.current_revision(conn)
+        if revision != migrate.HEAD_REVISION:
+            problems.append(f"schema revision {revision} is not {migrate.HEAD_REVISION}")
+        return problems
+
+    def rebuild_search_index(self) -> None:
+        """Rebuild the FTS5 index from the prompts table."""
+        with self.db.write() as conn:
+            conn.execute("INSERT INTO prompts_fts(prompts_fts) VALUES ('rebuild')")
+
+    def ensure_tags(self, names: Iterable[str]) -> None:
+        with self.db.write() as conn:
+            tag_ids(conn, clean_tags(names))

@@ -1,0 +1,1 @@
+"""Prompt packs: the native format (schema.py, native.py) and one module per foreign format."""

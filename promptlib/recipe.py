@@ -1,0 +1,265 @@
+"""The `Recipe` value object and the canonical sampler / schedule vocabulary.
+
+A recipe is everything a render needs: the prompt pair plus generation parameters. Metadata readers, packs, the
+store and the renderer all speak in recipes. Samplers use A1111's display names (``"DPM++ 2M"``) and the noise
+schedule is a separate field (``"karras"``), so ComfyUI's ``dpmpp_2m`` + ``karras``, A1111's legacy
+``"DPM++ 2M Karras"`` and InvokeAI's ``dpmpp_2m_k`` all become the same pair.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Field names shared by the store's typed recipe columns, `show --json`'s `params` and pack entries.
+PARAM_FIELDS: tuple[str, ...] = (
+    "model",
+    "model_hash",
+    "vae",
+    "sampler",
+    "schedule",
+    "steps",
+    "cfg_scale",
+    "seed",
+    "width",
+    "height",
+    "clip_skip",
+    "loras",
+)
+
+
+class LoraRef(BaseModel):
+    """A LoRA applied to a render: its name (file stem), weight and, when known, its hash."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    weight: float = 1.0
+    hash: str | None = None
+
+
+class Recipe(BaseModel):
+    """A complete, serialisable description of one generation."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str = ""
+    negative_prompt: str = ""
+    model: str | None = None
+    model_hash: str | None = None
+    vae: str | None = None
+    sampler: str | None = None
+    schedule: str | None = None
+    steps: int | None = Field(default=None, ge=1, le=10_000)
+    cfg_scale: float | None = Field(default=None, ge=0.0, le=100.0)
+    seed: int | None = Field(default=None, ge=0, le=2**64 - 1)
+    width: int | None = Field(default=None, ge=8, le=16_384)
+    height: int | None = Field(default=None, ge=8, le=16_384)
+    clip_skip: int | None = Field(default=None, ge=1, le=24)
+    loras: tuple[LoraRef, ...] = ()
+    # Everything else the source recorded (denoising strength, hires fix, refiner, ...), JSON-safe.
+    extra: dict[str, Any] = Field(default_factory=dict)
+    # The generator that wrote it ("a1111", "comfyui", ...) and its raw metadata text, kept verbatim.
+    generator: str | None = None
+    raw: str | None = None
+
+    @field_validator("sampler", mode="before")
+    @classmethod
+    def _strip_sampler(cls, value: object) -> object:
+        return value.strip() or None if isinstance(value, str) else value
+
+    def params(self) -> dict[str, Any]:
+        """The typed generation parameters, keyed by `PARAM_FIELDS` (LoRAs as plain dicts)."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in PARAM_FIELDS}
+        out["loras"] = [lora.model_dump() for lora in self.loras]
+        return out
+
+    def with_sampler(self, name: str | None, schedule: str | None = None) -> Recipe:
+        """A copy with a sampler name from any tool, normalised to the canonical pair."""
+        sampler, sched = canonical_sampler(name, schedule)
+        return self.model_copy(update={"sampler": sampler, "schedule": sched})
+
+
+# --- samplers ------------------------------------------------------------------------------------------------
+
+# Canonical sampler display names (A1111 >= 1.9, where the schedule is a separate setting).
+SAMPLERS: tuple[str, ...] = (
+    "Euler",
+    "Euler a",
+    "LMS",
+    "Heun",
+    "DPM2",
+    "DPM2 a",
+    "DPM++ 2S a",
+    "DPM++ 2M",
+    "DPM++ SDE",
+    "DPM++ 2M SDE",
+    "DPM++ 2M SDE Heun",
+    "DPM++ 3M SDE",
+    "DPM fast",
+    "DPM adaptive",
+    "Restart",
+    "DDIM",
+    "DDIM CFG++",
+    "DDPM",
+    "PLMS",
+    "PNDM",
+    "UniPC",
+    "DEIS",
+    "LCM",
+    "TCD",
+    "IPNDM",
+    "Euler CFG++",
+    "Euler a CFG++",
+    "DPM++ 2M CFG++",
+    "Heun++",
+)
+
+# Canonical schedule names (lowercase, ComfyUI's spelling where one exists).
+SCHEDULES: tuple[str, ...] = (
+    "automatic",
+    "uniform",
+    "normal",
+    "simple",
+    "karras",
+    "exponential",
+    "polyexponential",
+    "sgm_uniform",
+    "kl_optimal",
+    "align_your_steps",
+    "ddim_uniform",
+    "beta",
+    "linear_quadratic",
+)
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[\s_\-]+", " ", name.strip().lower())
+
+
+_SCHEDULE_ALIASES: dict[str, str] = {_key(s): s for s in SCHEDULES} | {
+    "auto": "automatic",
+    "sgm uniform": "sgm_uniform",
+    "kl optimal": "kl_optimal",
+    "align your steps": "align_your_steps",
+    "ays": "align_your_steps",
+    "ddim uniform": "ddim_uniform",
+    "linear quadratic": "linear_quadratic",
+}
+
+# Sampler aliases from A1111 (display + internal names), ComfyUI, InvokeAI, diffusers and Fooocus.
+_SAMPLER_ALIASES: dict[str, str] = {_key(s): s for s in SAMPLERS} | {
+    # ComfyUI / k-diffusion function names
+    "euler ancestral": "Euler a",
+    "k euler": "Euler",
+    "k euler a": "Euler a",
+    "k euler ancestral": "Euler a",
+    "euler a": "Euler a",
+    "k lms": "LMS",
+    "lms": "LMS",
+    "k heun": "Heun",
+    "heunpp2": "Heun++",
+    "dpm 2": "DPM2",
+    "k dpm 2": "DPM2",
+    "dpm 2 ancestral": "DPM2 a",
+    "k dpm 2 a": "DPM2 a",
+    "k dpm 2 ancestral": "DPM2 a",
+    "dpm2 ancestral": "DPM2 a",
+    "dpmpp 2s ancestral": "DPM++ 2S a",
+    "dpmpp 2s a": "DPM++ 2S a",
+    "k dpmpp 2s a": "DPM++ 2S a",
+    "k dpmpp 2s ancestral": "DPM++ 2S a",
+    "dpmpp sde": "DPM++ SDE",
+    "dpmpp sde gpu": "DPM++ SDE",
+    "k dpmpp sde": "DPM++ SDE",
+    "dpmpp 2m": "DPM++ 2M",
+    "k dpmpp 2m": "DPM++ 2M",
+    "dpmpp 2m sde": "DPM++ 2M SDE",
+    "dpmpp 2m sde gpu": "DPM++ 2M SDE",
+    "k dpmpp 2m sde": "DPM++ 2M SDE",
+    "dpmpp 2m sde heun": "DPM++ 2M SDE Heun",
+    "dpmpp 2m sde heun gpu": "DPM++ 2M SDE Heun",
+    "dpmpp 3m sde": "DPM++ 3M SDE",
+    "dpmpp 3m sde gpu": "DPM++ 3M SDE",
+    "dpm fast": "DPM fast",
+    "dpm adaptive": "DPM adaptive",
+    "ddim": "DDIM",
+    "ddim cfgpp": "DDIM CFG++",
+    "ddpm": "DDPM",
+    "plms": "PLMS",
+    "pndm": "PNDM",
+    "uni pc": "UniPC",
+    "unipc": "UniPC",
+    "uni pc bh2": "UniPC",
+    "deis": "DEIS",
+    "lcm": "LCM",
+    "tcd": "TCD",
+    "ipndm": "IPNDM",
+    "euler cfg pp": "Euler CFG++",
+    "euler ancestral cfg pp": "Euler a CFG++",
+    "dpmpp 2m cfg pp": "DPM++ 2M CFG++",
+    "restart": "Restart",
+    # diffusers scheduler class names
+    "eulerdiscretescheduler": "Euler",
+    "eulerancestraldiscretescheduler": "Euler a",
+    "lmsdiscretescheduler": "LMS",
+    "heundiscretescheduler": "Heun",
+    "kdpm2discretescheduler": "DPM2",
+    "kdpm2ancestraldiscretescheduler": "DPM2 a",
+    "dpmsolvermultistepscheduler": "DPM++ 2M",
+    "dpmsolversinglestepscheduler": "DPM++ 2S a",
+    "dpmsolversdescheduler": "DPM++ SDE",
+    "ddimscheduler": "DDIM",
+    "ddpmscheduler": "DDPM",
+    "pndmscheduler": "PNDM",
+    "unipcmultistepscheduler": "UniPC",
+    "deismultistepscheduler": "DEIS",
+    "lcmscheduler": "LCM",
+    "tcdscheduler": "TCD",
+    "ipndmscheduler": "IPNDM",
+}
+
+# Suffixes that older tools fold into the sampler name; longest first so "sde karras" beats "karras".
+_FOLDED_SCHEDULES: tuple[tuple[str, str], ...] = (
+    (" sgm uniform", "sgm_uniform"),
+    (" karras", "karras"),
+    (" exponential", "exponential"),
+    (" polyexponential", "polyexponential"),
+    (" simple", "simple"),
+    (" normal", "normal"),
+    (" beta", "beta"),
+    (" uniform", "uniform"),
+    (" k", "karras"),  # InvokeAI: dpmpp_2m_k
+)
+
+
+def canonical_schedule(name: str | None) -> str | None:
+    """Map a schedule name from any tool to promptlib's canonical spelling, or keep it (lowercased) if unknown."""
+    if name is None or not name.strip():
+        return None
+    key = _key(name)
+    return _SCHEDULE_ALIASES.get(key, key.replace(" ", "_"))
+
+
+def canonical_sampler(name: str | None, schedule: str | None = None) -> tuple[str | None, str | None]:
+    """Return the canonical ``(sampler, schedule)`` pair for a sampler name written by any tool.
+
+    An explicit `schedule` wins over one folded into the name (``"DPM++ 2M Karras"``). Unknown names are kept
+    verbatim so nothing a user wrote is lost.
+    """
+    sched = canonical_schedule(schedule)
+    if sched == "automatic":
+        sched = None
+    if name is None or not name.strip():
+        return None, sched
+    key = _key(name)
+    if key in _SAMPLER_ALIASES:
+        return _SAMPLER_ALIASES[key], sched
+    for suffix, folded in _FOLDED_SCHEDULES:
+        if key.endswith(suffix):
+            base = key[: -len(suffix)]
+            if base in _SAMPLER_ALIASES:
+                return _SAMPLER_ALIASES[base], sched or folded
+    return name.strip(), sched

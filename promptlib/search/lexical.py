@@ -1,0 +1,233 @@
+"""Lexical search: a parsed `Query` → SQL over the FTS5 index and the typed recipe columns.
+
+Ranking is bm25 with per-column weights, bounded so that a very common word stays fast at a million prompts:
+the index yields matches newest-first and bm25 is computed for at most `window` of them (25,000 by default).
+When fewer match, the ranking is exact; when more match, the best of the newest `window` matches are returned and
+the result says so (`truncated`). docs/search.md explains the trade-off and benchmarks/ measures it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from promptlib.errors import QueryError
+from promptlib.recipe import canonical_sampler, canonical_schedule
+from promptlib.search.dsl import Clause, Filter, Query, Range, fts_match, fts_negative
+from promptlib.store.schema_extras import FTS_TABLE
+from promptlib.store.tags import normalize_tag
+
+DEFAULT_WINDOW = 25_000
+# bm25 weights in FTS column order: title, prompt, negative_prompt, tag_text, notes. A word in the negative prompt
+# is something the prompt avoids, so it counts for little.
+BM25_WEIGHTS = (4.0, 1.0, 0.2, 2.0, 0.5)
+SORTS = ("score", "new", "old", "rating", "title")
+
+_NUMERIC_COLUMNS = {
+    "steps": "r.steps",
+    "cfg": "r.cfg_scale",
+    "seed": "r.seed",
+    "width": "r.width",
+    "height": "r.height",
+    "clip_skip": "r.clip_skip",
+    "rating": "p.rating",
+    "id": "p.id",
+}
+_SORT_SQL = {
+    "new": "p.id DESC",
+    "old": "p.id ASC",
+    "rating": "coalesce(p.rating, -1) DESC, p.id DESC",
+    "title": "p.title COLLATE NOCASE ASC, p.id ASC",
+}
+
+
+@dataclass(frozen=True)
+class LexicalResult:
+    hits: list[tuple[int, float]]  # (prompt id, score — higher is better; 0.0 without text terms)
+    truncated: bool  # True when more matches existed than the ranking window covered
+
+
+def _like(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _range_sql(column: str, rng: Range, params: list[Any]) -> str:
+    parts: list[str] = []
+    if rng.low is not None:
+        parts.append(f"{column} {'>' if rng.low_exclusive else '>='} ?")
+        params.append(rng.low)
+    if rng.high is not None:
+        parts.append(f"{column} {'<' if rng.high_exclusive else '<='} ?")
+        params.append(rng.high)
+    return " AND ".join(parts) or "1"
+
+
+def _filter_sql(flt: Filter, params: list[Any]) -> str:
+    name, value = flt.name, flt.value
+    if isinstance(value, Range):
+        return _range_sql(_NUMERIC_COLUMNS[name], value, params)
+    if name == "size":
+        assert isinstance(value, tuple)
+        params.extend(value)
+        return "(r.width = ? AND r.height = ?)"
+    if name == "fav":
+        params.append(1 if value else 0)
+        return "p.favourite = ?"
+    if name == "has":
+        return {
+            "image": "EXISTS (SELECT 1 FROM renders x WHERE x.prompt_id = p.id)",
+            "negative": "p.negative_prompt != ''",
+            "notes": "p.notes != ''",
+            "title": "p.title != ''",
+            "rating": "p.rating IS NOT NULL",
+            "lora": "json_array_length(r.loras) > 0",
+            "params": "(r.sampler IS NOT NULL OR r.steps IS NOT NULL OR r.model IS NOT NULL)",
+        }[str(value)]
+    assert isinstance(value, str)
+    if name == "tag":
+        tag = normalize_tag(value)
+        if tag.endswith("*"):
+            params.append(tag[:-1].replace("%", "").replace("_", "\\_") + "%")
+            cond = "t.name LIKE ? ESCAPE '\\'"
+        else:
+            params.append(tag)
+            cond = "t.name = ?"
+        return f"p.id IN (SELECT pt.prompt_id FROM prompt_tags pt JOIN tags t ON t.id = pt.tag_id WHERE {cond})"
+    if name == "pack":
+        params.append(value)
+        return "p.pack_id IN (SELECT id FROM packs WHERE name = ? COLLATE NOCASE)"
+    if name == "collection":
+        params.append(value)
+        return (
+            "p.id IN (SELECT ci.prompt_id FROM collection_items ci JOIN collections c ON c.id = ci.collection_id"
+            " WHERE c.name = ? COLLATE NOCASE)"
+        )
+    if name == "model":
+        params.extend([_like(value), value.lower()])
+        return "(r.model LIKE ? ESCAPE '\\' OR lower(r.model_hash) = ?)"
+    if name == "vae":
+        params.append(_like(value))
+        return "r.vae LIKE ? ESCAPE '\\'"
+    if name == "lora":
+        params.append(_like(value))
+        return "EXISTS (SELECT 1 FROM json_each(r.loras) j WHERE json_extract(j.value, '$.name') LIKE ? ESCAPE '\\')"
+    if name == "sampler":
+        sampler, schedule = canonical_sampler(value)
+        params.append(sampler)
+        cond = "r.sampler = ? COLLATE NOCASE"
+        if schedule:
+            params.append(schedule)
+            cond += " AND r.schedule = ?"
+        return f"({cond})"
+    if name == "schedule":
+        params.append(canonical_schedule(value))
+        return "r.schedule = ?"
+    raise QueryError(f"field '{name}:' cannot be used as a filter")
+
+
+def filters_sql(clauses: list[Clause], params: list[Any]) -> str:
+    """The WHERE conditions for the filter clauses of a query (aliases: p = prompts, r = recipes)."""
+    parts: list[str] = []
+    for clause in clauses:
+        assert isinstance(clause.node, Filter)
+        cond = _filter_sql(clause.node, params)
+        # coalesce: a negated filter keeps rows where the field is unset (NULL), as a user expects.
+        parts.append(f"NOT coalesce(({cond}), 0)" if clause.negated else f"({cond})")
+    return " AND ".join(parts)
+
+
+def search(
+    conn: sqlite3.Connection,
+    query: Query,
+    *,
+    limit: int = 20,
+    offset: int = 0,
+    sort: str = "score",
+    window: int = DEFAULT_WINDOW,
+) -> LexicalResult:
+    """Run a parsed query; returns prompt ids with scores, best first. Raises QueryError for bad input."""
+    if sort not in SORTS:
+        raise QueryError(f"unknown sort {sort!r} (one of: {', '.join(SORTS)})")
+    if limit < 0 or offset < 0:
+        raise QueryError("limit and offset must not be negative")
+    params: list[Any] = []
+    where = filters_sql(query.filters, params)
+    match = fts_match(query)
+    try:
+        if match is None:
+            return _filtered(conn, query, where, params, limit=limit, offset=offset, sort=sort)
+        return _ranked(conn, match, where, params, limit=limit, offset=offset, sort=sort, window=window)
+    except sqlite3.OperationalError as exc:  # FTS5 syntax is escaped, so this is a bug or a corrupt index
+        raise QueryError(f"search failed: {exc}") from exc
+
+
+def _filtered(
+    conn: sqlite3.Connection,
+    query: Query,
+    where: str,
+    params: list[Any],
+    *,
+    limit: int,
+    offset: int,
+    sort: str,
+) -> LexicalResult:
+    conditions = [where] if where else []
+    negative = fts_negative(query)
+    if negative:
+        conditions.append(f"p.id NOT IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?)")
+        params.append(negative)
+    sql = (
+        "SELECT p.id FROM prompts p LEFT JOIN recipes r ON r.prompt_id = p.id"
+        + (" WHERE " + " AND ".join(conditions) if conditions else "")
+        + f" ORDER BY {_SORT_SQL.get(sort, _SORT_SQL['new'])} LIMIT ? OFFSET ?"
+    )
+    rows = conn.execute(sql, [*params, limit, offset]).fetchall()
+    return LexicalResult([(row[0], 0.0) for row in rows], truncated=False)
+
+
+def _ranked(
+    conn: sqlite3.Connection,
+    match: str,
+    where: str,
+    params: list[Any],
+    *,
+    limit: int,
+    offset: int,
+    sort: str,
+    window: int,
+) -> LexicalResult:
+    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
+    joins = " JOIN prompts p ON p.id = prompts_fts.rowid LEFT JOIN recipes r ON r.prompt_id = p.id" if where else ""
+    inner = (
+        f"SELECT prompts_fts.rowid AS id, bm25({FTS_TABLE}, {weights}) AS score FROM {FTS_TABLE}{joins}"
+        f" WHERE {FTS_TABLE} MATCH ?" + (f" AND {where}" if where else "") + " ORDER BY prompts_fts.rowid DESC LIMIT ?"
+    )
+    rows = conn.execute(inner, [match, *params, window + 1]).fetchall()
+    truncated = len(rows) > window
+    rows = rows[:window]
+    if sort == "score":
+        rows.sort(key=lambda row: (row[1], -row[0]))
+    elif sort in ("new", "old"):
+        rows.sort(key=lambda row: row[0], reverse=sort == "new")
+    else:
+        ids = [row[0] for row in rows]
+        scores = dict(rows)
+        order = _order_ids(conn, ids, sort)
+        rows = [(i, scores[i]) for i in order]
+    page = rows[offset : offset + limit]
+    return LexicalResult([(row[0], -float(row[1])) for row in page], truncated=truncated)
+
+
+def _order_ids(conn: sqlite3.Connection, ids: list[int], sort: str) -> list[int]:
+    if not ids:
+        return []
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS _ids(id INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM _ids")
+    conn.executemany("INSERT INTO _ids(id) VALUES (?)", [(i,) for i in ids])
+    order = [
+        row[0] for row in conn.execute(f"SELECT p.id FROM prompts p JOIN _ids USING(id) ORDER BY {_SORT_SQL[sort]}")
+    ]
+    conn.execute("DELETE FROM _ids")
+    return order

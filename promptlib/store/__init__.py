@@ -1,0 +1,1 @@
+"""The store: SQLModel tables, the SQLite connection and its pragmas, migrations, queries and the image store."""

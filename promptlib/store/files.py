@@ -1,0 +1,110 @@
+"""The content-addressed image store: ``images/ab/cd/<sha256>.<ext>``, written atomically, never modified.
+
+Files are written before the rows that reference them (ARCHITECTURE rule 2): temp name in ``images/.tmp``, fsync,
+``os.replace``, fsync of the folder. A crash leaves at most an unreferenced file or a temp file, which
+`ImageStore.sweep_temp` (run on open) and ``promptlib doctor`` remove.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ALLOWED_EXTENSIONS = frozenset({"png", "jpg", "webp", "gif", "bmp", "tiff", "avif"})
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    sha256: str
+    relpath: str  # relative to the library folder, with forward slashes
+    size: int
+    created: bool  # False when an identical file was already stored
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class ImageStore:
+    """Immutable image files addressed by their sha256 under ``<library>/images``."""
+
+    def __init__(self, library: Path) -> None:
+        self.library = library
+        self.root = library / "images"
+        self.tmp = self.root / ".tmp"
+
+    def relpath(self, sha256: str, ext: str) -> str:
+        return f"images/{sha256[:2]}/{sha256[2:4]}/{sha256}.{ext}"
+
+    def path(self, relpath: str) -> Path:
+        return self.library / relpath
+
+    def put(self, data: bytes, *, ext: str) -> StoredFile:
+        """Store `data` under its hash; returns the existing file when identical content is already stored."""
+        ext = ext.lower().lstrip(".")
+        if ext not in ALLOWED_EXTENSIONS:
+            raise ValueError(f"image extension {ext!r} is not allowed")
+        digest = sha256_bytes(data)
+        rel = self.relpath(digest, ext)
+        final = self.library / rel
+        if final.exists() and final.stat().st_size == len(data):
+            return StoredFile(digest, rel, len(data), created=False)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix=digest[:16], suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            Path(tmp_name).replace(final)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        _fsync_dir(final.parent)
+        return StoredFile(digest, rel, len(data), created=True)
+
+    def remove(self, relpath: str) -> None:
+        """Delete a stored file (after the last row referencing it is gone)."""
+        path = self.library / relpath
+        if path.resolve().is_relative_to(self.root.resolve()):
+            path.unlink(missing_ok=True)
+
+    def sweep_temp(self) -> int:
+        """Remove temp files left by a crash; returns how many."""
+        if not self.tmp.is_dir():
+            return 0
+        count = 0
+        for leftover in self.tmp.iterdir():
+            leftover.unlink(missing_ok=True)
+            count += 1
+        return count
+
+    def iter_files(self) -> list[str]:
+        """All stored image files, as library-relative paths."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.relative_to(self.library).as_posix()
+            for p in self.root.glob("??/??/*")
+            if p.is_file() and not p.name.endswith(".part")
+        )
