@@ -366,7 +366,7 @@ class Library:
             self._require(conn, wanted)
             for pid in wanted:
                 current = get_tags(conn, pid)
-                out[pid] = set_tags(conn, pid, [t for t in current if t not in minus] + plus)
+                out[pid] = set_tags(conn, pid, [t for t in current + plus if t not in minus])
         return out
 
     def tags(self, *, limit: int = 1000) -> list[tuple[str, int]]:

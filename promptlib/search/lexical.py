@@ -38,7 +38,7 @@ _SORT_SQL = {
     "new": "p.id DESC",
     "old": "p.id ASC",
     "rating": "coalesce(p.rating, -1) DESC, p.id DESC",
-    "title": "p.title COLLATE NOCASE ASC, p.id ASC",
+    "title": "p.title = '' ASC, p.title COLLATE NOCASE ASC, p.id ASC",  # untitled last
 }
 
 

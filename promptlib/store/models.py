@@ -191,3 +191,12 @@ class CollectionItem(SQLModel, table=True):
     )
     position: int = 0
     added_at: datetime = Field(default_factory=utcnow)
+
+
+class LibraryMeta(SQLModel, table=True):
+    """Facts about the library itself: its id (so a FAISS index or backup can tell whose it is), creation time."""
+
+    __tablename__ = "library_meta"
+
+    key: str = Field(primary_key=True)
+    value: str

@@ -1,0 +1,122 @@
+"""The CLI through its real entry point: every command, --json shapes, one-line errors and exit codes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+import typer
+
+from promptlib.cli.app import app
+from tests.conftest import CliResult
+
+Cli = Callable[..., CliResult]
+ENTRY_KEYS = {"id", "title", "prompt", "negative_prompt", "tags", "rating", "params", "source", "renders"}
+PARAM_KEYS = {"model", "model_hash", "vae", "sampler", "schedule", "steps", "cfg_scale", "seed", "width", "height",
+              "clip_skip", "loras"}  # fmt: skip
+
+
+def _commands(group: typer.Typer, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = [(*prefix, c.name or c.callback.__name__) for c in group.registered_commands]  # type: ignore[union-attr]
+    for sub in group.registered_groups:
+        assert sub.typer_instance is not None and sub.name
+        out += _commands(sub.typer_instance, (*prefix, sub.name))
+    return out
+
+
+@pytest.mark.parametrize("command", _commands(app), ids=" ".join)
+def test_every_command_has_help_text(cli: Cli, command: tuple[str, ...]) -> None:
+    result = cli(*command, "--help")
+    assert result.code == 0, result.err
+    assert len(result.out.strip().splitlines()) > 3
+
+
+def test_add_show_search_json_shapes(cli: Cli) -> None:
+    cli("init", "--empty")
+    added = cli("add", "a lighthouse in fog", "-n", "people", "--tag", "sea", "--steps", "30", "--sampler",
+                "DPM++ 2M Karras", "--size", "512x768", "-p", "denoise=0.5", "--json").json()  # fmt: skip
+    assert set(added) >= ENTRY_KEYS and set(added["params"]) >= PARAM_KEYS
+    assert added["params"]["schedule"] == "karras" and added["params"]["extra"] == {"denoise": 0.5}
+    shown = cli("show", str(added["id"]), "--json").json()
+    assert shown == added
+    hits = cli("search", "lighthouse tag:sea", "--json").json()
+    assert [h["id"] for h in hits] == [added["id"]] and "score" in hits[0]
+    assert cli("search", "nothing-like-this", "--json").json() == []
+    stats = cli("stats", "--json").json()
+    assert stats["prompts"] == 1 and stats["styles"] == 0 and stats["renders"] == 0
+
+
+def test_edit_tag_rate_fav_list_rm(cli: Cli) -> None:
+    cli("init", "--empty")
+    pid = str(cli("add", "red fox", "--json").json()["id"])
+    assert cli("edit", pid, "--steps", "40", "--title", "Fox", "--json").json()["params"]["steps"] == 40
+    assert cli("tag", pid, "--add", "animals", "--json").json() == {pid: ["animals"]}
+    assert cli("rate", "4", pid).code == 0
+    assert cli("fav", pid).code == 0
+    listed = cli("list", "fav:yes", "--json").json()
+    assert [(e["id"], e["rating"], e["favourite"], e["title"]) for e in listed] == [(int(pid), 4, True, "Fox")]
+    assert cli("tags", "--json").json() == [{"tag": "animals", "count": 1}]
+    assert cli("rm", pid, "--yes").code == 0
+    assert cli("list", "--json").json() == []
+
+
+def test_prompt_from_stdin(cli: Cli) -> None:
+    cli("init", "--empty")
+    assert cli("add", "-", "--json", stdin="from a pipe\n").json()["prompt"] == "from a pipe"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("show", "999"), 4, "no prompt with id 999"),
+        (("search", "steps:abc"), 2, "steps:abc is not a number"),
+        (("search", "bogus:field"), 2, "unknown field 'bogus:'"),
+        (("add", ""), 2, "prompt is empty"),
+        (("add", "x", "--size", "big"), 2, "WIDTHxHEIGHT"),
+        (("rate", "9", "1"), 2, "outside 0-5"),
+    ],
+)
+def test_errors_are_one_line_with_a_non_zero_exit_and_no_traceback(
+    cli: Cli, args: tuple[str, ...], code: int, message: str
+) -> None:
+    cli("init", "--empty")
+    result = cli(*args)
+    assert result.code == code
+    assert message in " ".join(result.err.split())
+    assert "Traceback" not in result.err
+
+
+def test_missing_library_is_reported(cli: Cli) -> None:
+    result = cli("search", "x")
+    assert result.code == 1 and "no promptlib library" in result.err and "promptlib init" in result.err
+
+
+def test_untrusted_text_is_shown_escaped_never_as_markup_or_escapes(cli: Cli) -> None:
+    cli("init", "--empty")
+    evil = "[bold red]boom[/] \x1b]0;owned\x07 \x1b[2J \x9b31m [link=http://x]y[/link]"
+    pid = str(cli("add", evil, "--title", "[/]", "--json").json()["id"])
+    for args in (("show", pid), ("search", "boom"), ("list",)):
+        out = cli(*args).out
+        assert "\x1b]" not in out and "\x1b[2J" not in out and "\x9b" not in out and "\x07" not in out
+        assert "\\x1b]0;owned\\x07" in out or "\\x1b]0;owned" in out
+        assert "[bold red]boom[/]" in out
+    assert "\\u009b" in cli("show", pid, "--json").out
+
+
+def test_db_backup_and_check(cli: Cli, tmp_path: object) -> None:
+    cli("init", "--empty")
+    backup = cli("db", "backup", "--json").json()["backup"]
+    assert re.search(r"backups/library-.*\.db$", backup)
+    assert cli("db", "check", "--json").json() == {"ok": True, "problems": []}
+    assert cli("db", "upgrade").code == 0
+
+
+def test_styles_and_collections_commands(cli: Cli) -> None:
+    cli("init", "--empty")
+    pid = str(cli("add", "a fox", "--json").json()["id"])
+    assert cli("styles", "add", "noir", "film noir still of {prompt}", "-n", "color").code == 0
+    assert cli("styles", "apply", "noir", pid, "--json").json()["prompt"] == "film noir still of a fox"
+    assert [s["name"] for s in cli("styles", "list", "--json").json()] == ["noir"]
+    assert cli("collect", "board", pid).code == 0
+    assert cli("collections", "--json").json() == [{"name": "board", "count": 1}]
