@@ -141,7 +141,7 @@ class Library:
 
     # --- entries ------------------------------------------------------------------------------------------------
 
-    def _new_entry(
+    def prepare_entry(
         self,
         prompt: str,
         *,
@@ -189,7 +189,7 @@ class Library:
         source: dict[str, Any] | None = None,
     ) -> Entry:
         """Add one prompt and return it. Raises ValidationError for an empty or oversized prompt or bad params."""
-        new = self._new_entry(
+        new = self.prepare_entry(
             prompt,
             negative_prompt=negative_prompt,
             title=title,
@@ -495,7 +495,7 @@ class Library:
             news: list[tuple[NewEntry, Any]] = []
             for n, item in enumerate(loaded.entries):
                 try:
-                    new = self._new_entry(
+                    new = self.prepare_entry(
                         item.prompt,
                         negative_prompt=item.negative_prompt,
                         title=item.title or "",

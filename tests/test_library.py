@@ -187,14 +187,14 @@ def test_missing_and_read_only_libraries_get_clear_errors(tmp_path: Path) -> Non
     with pytest.raises(LibraryError, match="no promptlib library"):
         Library.open(tmp_path / "nowhere", create=False)
     Library.open(tmp_path / "ro").close()
-    os.chmod(tmp_path / "ro", 0o555)
+    (tmp_path / "ro").chmod(0o555)
     try:
         if os.access(tmp_path / "ro", os.W_OK):
             pytest.skip("running as a user that can write anywhere (root)")
         with pytest.raises(LibraryError, match="read-only"):
             Library.open(tmp_path / "ro")
     finally:
-        os.chmod(tmp_path / "ro", 0o755)
+        (tmp_path / "ro").chmod(0o755)
 
 
 def test_a_foreign_or_corrupt_database_is_refused(tmp_path: Path) -> None:

@@ -120,7 +120,7 @@ def test_sort_orders_and_paging(lib: Library, corpus: dict[str, int]) -> None:
 
 def test_bounded_window_ranks_the_newest_matches_and_says_so(lib: Library) -> None:
     lib.add_many(
-        lib._new_entry(f"common word number {n}" + (" common" * (n % 3)))
+        lib.prepare_entry(f"common word number {n}" + (" common" * (n % 3)))
         for n in range(50)
     )
     parsed = dsl.parse("common")

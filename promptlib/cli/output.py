@@ -83,10 +83,10 @@ def entries_table(entries: list[Entry], *, scores: list[float] | None = None, ti
     table = Table(title=title, show_lines=False, expand=True, pad_edge=False)
     table.add_column("id", justify="right", style="cyan", no_wrap=True)
     if scores is not None:
-        table.add_column("score", justify="right", style="magenta", no_wrap=True)
-    table.add_column("title", style="bold", max_width=28, no_wrap=True)
-    table.add_column("prompt", ratio=3, no_wrap=True)
-    table.add_column("tags", style="green", max_width=30, no_wrap=True)
+        table.add_column("score", justify="right", style="magenta", no_wrap=True, min_width=5)
+    table.add_column("title", style="bold", max_width=24, no_wrap=True)
+    table.add_column("prompt", ratio=1, min_width=30, no_wrap=True)
+    table.add_column("tags", style="green", max_width=20, no_wrap=True)
     table.add_column("★", style="yellow", no_wrap=True)
     for n, entry in enumerate(entries):
         row = [rich_text(str(entry.id))]
