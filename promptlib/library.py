@@ -23,7 +23,7 @@ from promptlib import config as cfg
 from promptlib.entries import Entry, ImportReport, RenderInfo, SearchHit, StyleInfo
 from promptlib.errors import LibraryError, NotFoundError, ValidationError
 from promptlib.limits import MAX_NOTES_CHARS, MAX_PROMPT_CHARS, MAX_TITLE_CHARS
-from promptlib.recipe import PARAM_FIELDS, Recipe
+from promptlib.recipe import PARAM_FIELDS, Recipe, canonical_sampler
 from promptlib.search import dsl, lexical
 from promptlib.store import migrate, queries
 from promptlib.store.bulk import NewEntry, insert_entries
@@ -55,22 +55,26 @@ def _check_text(label: str, value: str, limit: int, *, required: bool = False) -
     return value
 
 
-def make_recipe(params: Recipe | dict[str, Any] | None, *, prompt: str = "", negative: str = "") -> Recipe | None:
-    """A Recipe from a params dict (recipe field names; unknown keys go to `extra`); raises ValidationError."""
+def make_recipe(params: Recipe | dict[str, Any] | None) -> Recipe | None:
+    """A Recipe (parameters only) from a params dict: recipe field names, unknown keys go to `extra`, sampler
+    names from any tool are canonicalised. Raises ValidationError naming the bad field."""
     if params is None:
         return None
     if isinstance(params, Recipe):
         return params
     from pydantic import ValidationError as PydanticError
 
-    known = {k: v for k, v in params.items() if k in PARAM_FIELDS or k == "extra"}
-    extra = dict(known.pop("extra", None) or {}) | {k: v for k, v in params.items() if k not in known and k != "extra"}
+    known = {k: v for k, v in params.items() if k in PARAM_FIELDS}
+    extra = dict(params.get("extra") or {})
+    extra.update((k, v) for k, v in params.items() if k not in known and k != "extra")
+    sampler, schedule = known.get("sampler"), known.get("schedule")
+    if isinstance(sampler, str | None) and isinstance(schedule, str | None) and (sampler or schedule):
+        known["sampler"], known["schedule"] = canonical_sampler(sampler, schedule)
     try:
-        recipe = Recipe(prompt=prompt, negative_prompt=negative, extra=extra, **known)
+        return Recipe(extra=extra, **known)
     except PydanticError as exc:
         first = exc.errors()[0]
         raise ValidationError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
-    return recipe.with_sampler(recipe.sampler, recipe.schedule) if recipe.sampler or recipe.schedule else recipe
 
 
 class Library:
@@ -160,8 +164,8 @@ class Library:
         _check_text("notes", notes, MAX_NOTES_CHARS)
         if rating is not None and not 0 <= rating <= 5:
             raise ValidationError(f"rating {rating} is outside 0-5")
-        recipe = make_recipe(params, prompt=prompt, negative=negative_prompt)
-        if recipe is not None:
+        recipe = make_recipe(params)
+        if recipe is not None and (recipe.prompt or recipe.negative_prompt or recipe.raw):
             recipe = recipe.model_copy(update={"prompt": "", "negative_prompt": "", "raw": None})
         return NewEntry(
             prompt=prompt,
@@ -215,7 +219,7 @@ class Library:
         report = ImportReport(pack=pack)
         with self.db.write() as conn:
             pack_id = self._pack_id(conn, pack) if pack else None
-            result = insert_entries(conn, entries, pack_id=pack_id, progress=progress)
+            result = insert_entries(conn, entries, pack_id=pack_id, progress=progress, bulk=True)
         report.added, report.skipped, report.ids = len(result.ids), result.skipped, result.ids
         return report
 
@@ -522,7 +526,7 @@ class Library:
                     source=str(source_path),
                     created=sql_datetime(m.created) if m.created else None,
                 )
-                result = insert_entries(conn, [n for n, _ in news], pack_id=pack_id, progress=progress)
+                result = insert_entries(conn, [n for n, _ in news], pack_id=pack_id, progress=progress, bulk=True)
                 report.added, report.skipped, report.ids = len(result.ids), result.skipped, result.ids
                 report.styles_added, report.styles_skipped = self._insert_styles(conn, loaded.styles, pack_id)
             # Images: files first, then their rows (one transaction per entry's images).

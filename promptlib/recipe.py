@@ -9,6 +9,7 @@ schedule is a separate field (``"karras"``), so ComfyUI's ``dpmpp_2m`` + ``karra
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -243,6 +244,7 @@ def canonical_schedule(name: str | None) -> str | None:
     return _SCHEDULE_ALIASES.get(key, key.replace(" ", "_"))
 
 
+@lru_cache(maxsize=4096)
 def canonical_sampler(name: str | None, schedule: str | None = None) -> tuple[str | None, str | None]:
     """Return the canonical ``(sampler, schedule)`` pair for a sampler name written by any tool.
 

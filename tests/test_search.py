@@ -119,10 +119,7 @@ def test_sort_orders_and_paging(lib: Library, corpus: dict[str, int]) -> None:
 
 
 def test_bounded_window_ranks_the_newest_matches_and_says_so(lib: Library) -> None:
-    lib.add_many(
-        lib.prepare_entry(f"common word number {n}" + (" common" * (n % 3)))
-        for n in range(50)
-    )
+    lib.add_many(lib.prepare_entry(f"common word number {n}" + (" common" * (n % 3))) for n in range(50))
     parsed = dsl.parse("common")
     exact = lexical.search(lib.db.conn, parsed, limit=50, window=1000)
     bounded = lexical.search(lib.db.conn, parsed, limit=50, window=10)

@@ -27,8 +27,7 @@ CREATE_FTS = f"""
 CREATE VIRTUAL TABLE prompts_fts USING fts5(
     {_COLS},
     content='prompts', content_rowid='id',
-    tokenize="unicode61 remove_diacritics 2",
-    prefix='2 3'
+    tokenize="unicode61 remove_diacritics 2"
 )
 """
 CREATE_TRIGGERS = (

@@ -84,9 +84,9 @@ def entries_table(entries: list[Entry], *, scores: list[float] | None = None, ti
     table.add_column("id", justify="right", style="cyan", no_wrap=True)
     if scores is not None:
         table.add_column("score", justify="right", style="magenta", no_wrap=True, min_width=5)
-    table.add_column("title", style="bold", max_width=24, no_wrap=True)
+    table.add_column("title", style="bold", max_width=20, no_wrap=True)
     table.add_column("prompt", ratio=1, min_width=30, no_wrap=True)
-    table.add_column("tags", style="green", max_width=20, no_wrap=True)
+    table.add_column("tags", style="green", max_width=16, no_wrap=True)
     table.add_column("★", style="yellow", no_wrap=True)
     for n, entry in enumerate(entries):
         row = [rich_text(str(entry.id))]

@@ -17,6 +17,7 @@ from typing import Any
 
 from promptlib.recipe import Recipe
 from promptlib.store.db import sql_datetime
+from promptlib.store.schema_extras import deferred_fts
 from promptlib.store.tags import tag_ids, tag_text
 
 Progress = Callable[[int], None]
@@ -37,9 +38,19 @@ class NewEntry:
     source: dict[str, Any] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
-        params = {k: v for k, v in (self.recipe.params() if self.recipe else {}).items() if v not in (None, [])}
-        payload = json.dumps([self.prompt, self.negative_prompt, params], sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        """sha256 over the text and the typed parameters: equal entries from any source get equal prints."""
+        digest = hashlib.sha256()
+        digest.update(self.prompt.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+        digest.update(self.negative_prompt.encode("utf-8", "surrogatepass"))
+        if self.recipe is not None:
+            r = self.recipe
+            values = (r.model, r.model_hash, r.vae, r.sampler, r.schedule, r.steps, r.cfg_scale, r.seed, r.width,
+                      r.height, r.clip_skip)  # fmt: skip
+            digest.update(b"\x00" + repr(values).encode("utf-8", "surrogatepass"))
+            if r.loras:
+                digest.update(repr([(lo.name, lo.weight) for lo in r.loras]).encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
 
 
 @dataclass
@@ -48,6 +59,10 @@ class InsertResult:
     skipped: int = 0
     skipped_ids: list[int] = field(default_factory=list)  # the existing ids duplicates matched
     all_ids: list[int] = field(default_factory=list)  # for every input entry, its new or existing id
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _batched(items: Iterable[NewEntry], size: int) -> Iterator[list[NewEntry]]:
@@ -73,10 +88,20 @@ def insert_entries(
     dedupe: bool = True,
     batch_size: int = 5_000,
     progress: Progress | None = None,
+    bulk: bool = False,
 ) -> InsertResult:
-    """Insert entries inside the caller's write transaction; duplicates (same fingerprint) are skipped."""
+    """Insert entries inside the caller's write transaction; duplicates (same fingerprint) are skipped.
+
+    With `bulk`, the FTS index is filled once at the end instead of row by row (see `deferred_fts`).
+    """
+    if bulk:
+        with deferred_fts(conn):
+            return insert_entries(
+                conn, entries, pack_id=pack_id, dedupe=dedupe, batch_size=batch_size, progress=progress
+            )
     result = InsertResult()
     tag_cache: dict[str, int] = {}
+    last_source: tuple[dict[str, Any], str] = ({}, "{}")  # one import shares one source dict: serialise it once
     now = sql_datetime(datetime.now(UTC))
     next_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM prompts").fetchone()[0]) + 1
     for batch in _batched(entries, batch_size):
@@ -94,6 +119,8 @@ def insert_entries(
                 continue
             pid = next_id
             next_id += 1
+            if entry.source is not last_source[0] and entry.source != last_source[0]:
+                last_source = (entry.source, _dumps(entry.source))
             seen[fp] = pid
             tags = sorted(entry.tags)
             prompt_rows.append(
@@ -106,7 +133,7 @@ def insert_entries(
                     entry.rating,
                     int(entry.favourite),
                     pack_id,
-                    json.dumps(entry.source, ensure_ascii=False),
+                    last_source[1],
                     tag_text(tags),
                     fp,
                     now,
@@ -129,8 +156,8 @@ def insert_entries(
                         r.width,
                         r.height,
                         r.clip_skip,
-                        json.dumps([lora.model_dump() for lora in r.loras]),
-                        json.dumps(r.extra, ensure_ascii=False),
+                        json.dumps([lora.model_dump() for lora in r.loras]) if r.loras else "[]",
+                        _dumps(r.extra) if r.extra else "{}",
                     )
                 )
             tag_rows.extend((pid, tag_cache[t]) for t in tags)

@@ -5,6 +5,10 @@ The migrations create these with raw SQL; `is_fts_object` lets Alembic's compari
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 FTS_TABLE = "prompts_fts"
 
 # External-content FTS5: the text lives once, in `prompts`; the index follows through triggers.
@@ -15,8 +19,7 @@ CREATE_FTS = f"""
 CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(
     {", ".join(FTS_COLUMNS)},
     content='prompts', content_rowid='id',
-    tokenize="unicode61 remove_diacritics 2",
-    prefix='2 3'
+    tokenize="unicode61 remove_diacritics 2"
 )
 """
 
@@ -37,12 +40,31 @@ CREATE_TRIGGERS = (
     END""",
 )
 
+TRIGGER_NAMES = ("prompts_fts_ai", "prompts_fts_ad", "prompts_fts_au")
+
 DROP_ALL = (
     "DROP TRIGGER IF EXISTS prompts_fts_ai",
     "DROP TRIGGER IF EXISTS prompts_fts_ad",
     "DROP TRIGGER IF EXISTS prompts_fts_au",
     f"DROP TABLE IF EXISTS {FTS_TABLE}",
 )
+
+
+@contextmanager
+def deferred_fts(conn: sqlite3.Connection) -> Iterator[None]:
+    """Inside a write transaction: index rows inserted in the block with one INSERT … SELECT at the end.
+
+    Per-row triggers cost ~3x more than indexing the new rows in one statement. The triggers are dropped and
+    re-created inside the caller's transaction, so other connections never see them missing and a rollback
+    restores them.
+    """
+    first_new = int(conn.execute("SELECT coalesce(max(id), 0) FROM prompts").fetchone()[0]) + 1
+    for name in TRIGGER_NAMES:
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+    yield
+    conn.execute(f"INSERT INTO {FTS_TABLE}(rowid, {_COLS}) SELECT id, {_COLS} FROM prompts WHERE id >= ?", (first_new,))
+    for statement in CREATE_TRIGGERS:
+        conn.execute(statement)
 
 
 def is_fts_object(name: str) -> bool:

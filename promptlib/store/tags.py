@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterable
+from functools import lru_cache
 
 from promptlib.errors import ValidationError
 from promptlib.limits import MAX_TAG_CHARS, MAX_TAGS_PER_ENTRY
@@ -13,6 +14,7 @@ _SPACES = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+@lru_cache(maxsize=65_536)  # imports repeat the same few thousand tags
 def normalize_tag(name: str) -> str:
     """Lowercase, trimmed, single spaces, no control characters."""
     return _SPACES.sub(" ", _CONTROL.sub("", name)).strip().lower()

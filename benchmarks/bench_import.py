@@ -1,0 +1,92 @@
+"""Bulk import through the product path vs raw sqlite3 executemany of the same rows.
+
+    .venv/bin/python benchmarks/bench_import.py [--count 200000]
+
+Product path: Library.prepare_entry (validation, tag cleaning, Recipe + sampler canonicalisation) then
+Library.add_many (fingerprints, dedupe lookups, tags, recipes, FTS5 triggers), one transaction.
+Baseline: the same rows, pre-built as tuples, inserted with executemany into an identical fresh library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from corpus import entries
+
+from promptlib.library import Library
+
+
+def product(folder: Path, data: list[dict[str, object]]) -> float:
+    with Library.open(folder) as lib:
+        start = time.perf_counter()
+        report = lib.add_many(lib.prepare_entry(**e) for e in data)  # type: ignore[arg-type]
+        elapsed = time.perf_counter() - start
+        assert report.added == len(data), report
+    return elapsed
+
+
+def raw(folder: Path, data: list[dict[str, object]]) -> float:
+    with Library.open(folder) as lib:
+        conn = lib.db.conn
+        tags = sorted({t for e in data for t in e["tags"]})  # type: ignore[attr-defined]
+        prompts, recipes, links = [], [], []
+        for n, e in enumerate(data, start=1):
+            p = e["params"]
+            assert isinstance(p, dict)
+            prompts.append((n, e["title"], e["prompt"], e["negative_prompt"], "", 0, "{}", ", ".join(e["tags"]),  # type: ignore[arg-type]
+                            f"fp{n}", "2026-01-01 00:00:00.000000", "2026-01-01 00:00:00.000000"))  # fmt: skip
+            recipes.append(
+                (n, p["sampler"], p["steps"], p["cfg_scale"], p["seed"], p["width"], p["height"], "[]", "{}")
+            )
+            links.extend((n, tags.index(t) + 1) for t in e["tags"])  # type: ignore[attr-defined]
+        start = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO tags(id, name) VALUES (?, ?)", list(enumerate(tags, start=1)))
+        conn.executemany(
+            "INSERT INTO prompts(id, title, prompt, negative_prompt, notes, favourite, source, tag_text, fingerprint,"
+            " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            prompts,
+        )
+        conn.executemany(
+            "INSERT INTO recipes(prompt_id, sampler, steps, cfg_scale, seed, width, height, loras, extra)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            recipes,
+        )
+        conn.executemany("INSERT OR IGNORE INTO prompt_tags(prompt_id, tag_id) VALUES (?, ?)", links)
+        conn.execute("COMMIT")
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=200_000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    data = list(entries(args.count))
+    work = Path(tempfile.mkdtemp(prefix="promptlib-bench-"))
+    try:
+        t_raw = raw(work / "raw", data)
+        t_product = product(work / "product", data)
+    finally:
+        shutil.rmtree(work)
+    result = {
+        "count": args.count,
+        "product_s": round(t_product, 3),
+        "product_per_s": round(args.count / t_product),
+        "raw_executemany_s": round(t_raw, 3),
+        "raw_per_s": round(args.count / t_raw),
+        "product_over_raw": round(t_product / t_raw, 2),
+    }
+    print(json.dumps(result) if args.json else "\n".join(f"{k:>20}: {v}" for k, v in result.items()))
+
+
+if __name__ == "__main__":
+    main()
