@@ -151,11 +151,13 @@ class ImportReport:
     images_added: int = 0
     errors: list[str] = field(default_factory=list)
     pack: str | None = None
+    format: str | None = None
     ids: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "pack": self.pack,
+            "format": self.format,
             "added": self.added,
             "skipped": self.skipped,
             "styles_added": self.styles_added,

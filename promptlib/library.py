@@ -77,6 +77,11 @@ def make_recipe(params: Recipe | dict[str, Any] | None) -> Recipe | None:
         raise ValidationError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
 
 
+def _is_zip(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
+
+
 class Library:
     """A library folder: ``library.db``, ``images/``, ``index/``, ``config.toml``."""
 
@@ -234,8 +239,12 @@ class Library:
         """Entries for `ids` in order; missing ids are left out."""
         return queries.load_entries(self.db.conn, ids, with_renders=with_renders)
 
-    def count(self) -> int:
-        return int(self.db.execute("SELECT count(*) FROM prompts").fetchone()[0])
+    def count(self, query: str = "") -> int:
+        """How many entries match `query` (all entries when empty)."""
+        if not query.strip():
+            return int(self.db.execute("SELECT count(*) FROM prompts").fetchone()[0])
+        with self.db._lock:
+            return lexical.count(self.db.conn, dsl.parse(query))
 
     def edit(
         self,
@@ -485,9 +494,50 @@ class Library:
             conn.execute(f"UPDATE packs SET {sets} WHERE name = ?", [*fields.values(), name])
         return int(conn.execute("SELECT id FROM packs WHERE name = ?", (name,)).fetchone()[0])
 
+    def import_path(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fmt: str | None = None,
+        pack: str | None = None,
+        progress: Progress | None = None,
+    ) -> ImportReport:
+        """Import one file or pack: a native pack (folder or .zip with pack.json) or a foreign style/prompt file
+        (A1111 styles.csv, Fooocus/InvokeAI style JSON, prompts_from_file, JSONL), detected from its content.
+
+        Idempotent. Bad rows are reported in the result and skipped; raises FormatError / UnsafeInputError when
+        the file as a whole cannot be read.
+        """
+        source_path = Path(path)
+        if not source_path.exists():
+            raise NotFoundError(f"{source_path}: no such file or folder")
+        if fmt in (None, "promptlib-pack") and (source_path.is_dir() or _is_zip(source_path)):
+            return self.import_pack(source_path, progress=progress)
+        from promptlib.limits import MAX_JSON_BYTES
+        from promptlib.packs.formats import read_any
+
+        if source_path.stat().st_size > MAX_JSON_BYTES:
+            from promptlib.errors import UnsafeInputError
+
+            raise UnsafeInputError(f"{source_path.name} is larger than {MAX_JSON_BYTES:,} bytes")
+        data = source_path.read_bytes()
+        name, part, warnings = read_any(data, source=source_path.name, fmt=fmt, filename=source_path.name)
+        pack_name = pack or source_path.stem
+        report = self._import_entries(
+            part.entries,
+            part.styles,
+            pack_name=pack_name,
+            pack_fields={"source": str(source_path)},
+            source={"format": name, "path": str(source_path)},
+            progress=progress,
+        )
+        report.errors[:0] = warnings
+        report.format = name
+        return report
+
     def import_pack(self, path: str | os.PathLike[str], *, progress: Progress | None = None) -> ImportReport:
         """Import a native pack (folder or .zip). Idempotent; bad entries are reported and skipped."""
-        from promptlib.packs.native import PackSource, iter_images, load_pack
+        from promptlib.packs.native import PackSource, load_pack
 
         source_path = Path(path)
         if not source_path.exists():
@@ -495,52 +545,77 @@ class Library:
         with PackSource(source_path) as source:
             loaded = load_pack(source)
             m = loaded.manifest
-            report = ImportReport(pack=m.name, errors=list(loaded.errors))
-            news: list[tuple[NewEntry, Any]] = []
-            for n, item in enumerate(loaded.entries):
-                try:
-                    new = self.prepare_entry(
-                        item.prompt,
-                        negative_prompt=item.negative_prompt,
-                        title=item.title or "",
-                        notes=item.notes,
-                        tags=item.tags,
-                        params=item.params.model_dump(exclude_defaults=True) or None,
-                        rating=item.rating,
-                        favourite=item.favourite,
-                        source={"format": "promptlib-pack", "path": str(source_path)},
-                    )
-                except ValidationError as exc:
-                    report.errors.append(f"entry {n + 1}: {exc}")
-                    continue
-                news.append((new, item))
-            with self.db.write() as conn:
-                pack_id = self._pack_id(
-                    conn,
-                    m.name,
-                    version=m.version,
-                    author=m.author,
-                    license=m.license,
-                    description=m.description,
-                    homepage=m.homepage,
-                    source=str(source_path),
-                    created=sql_datetime(m.created) if m.created else None,
+            report = self._import_entries(
+                loaded.entries,
+                loaded.styles,
+                pack_name=m.name,
+                pack_fields={
+                    "version": m.version,
+                    "author": m.author,
+                    "license": m.license,
+                    "description": m.description,
+                    "homepage": m.homepage,
+                    "source": str(source_path),
+                    "created": sql_datetime(m.created) if m.created else None,
+                },
+                source={"format": "promptlib-pack", "path": str(source_path)},
+                progress=progress,
+                images=source,
+            )
+            report.errors[:0] = loaded.errors
+        report.format = "promptlib-pack"
+        return report
+
+    def _import_entries(
+        self,
+        items: Sequence[Any],
+        styles: Sequence[Any],
+        *,
+        pack_name: str,
+        pack_fields: dict[str, Any],
+        source: dict[str, Any],
+        progress: Progress | None,
+        images: Any = None,
+    ) -> ImportReport:
+        """Validate pack entries, insert them and their styles in one transaction, then store their images."""
+        from promptlib.packs.native import iter_images
+
+        report = ImportReport(pack=pack_name)
+        news: list[tuple[NewEntry, Any]] = []
+        for n, item in enumerate(items):
+            try:
+                new = self.prepare_entry(
+                    item.prompt,
+                    negative_prompt=item.negative_prompt,
+                    title=item.title or "",
+                    notes=item.notes,
+                    tags=item.tags,
+                    params=item.params.model_dump(exclude_defaults=True) or None,
+                    rating=item.rating,
+                    favourite=item.favourite,
+                    source=source,
                 )
-                result = insert_entries(conn, [n for n, _ in news], pack_id=pack_id, progress=progress, bulk=True)
-                report.added, report.skipped, report.ids = len(result.ids), result.skipped, result.ids
-                report.styles_added, report.styles_skipped = self._insert_styles(conn, loaded.styles, pack_id)
-            # Images: files first, then their rows (one transaction per entry's images).
-            for (new, item), entry_id in zip(news, result.all_ids, strict=True):
-                if not item.images:
-                    continue
-                try:
-                    for digest, data in iter_images(source, item):
-                        if self._has_image(entry_id, digest):
-                            continue
-                        self.add_image(entry_id, data, recipe=new.recipe, kind="import")
-                        report.images_added += 1
-                except (LibraryError, ValidationError) as exc:
-                    report.errors.append(str(exc))
+            except ValidationError as exc:
+                report.errors.append(f"entry {n + 1}: {exc}")
+                continue
+            news.append((new, item))
+        with self.db.write() as conn:
+            pack_id = self._pack_id(conn, pack_name, **pack_fields)
+            result = insert_entries(conn, [n for n, _ in news], pack_id=pack_id, progress=progress, bulk=True)
+            report.added, report.skipped, report.ids = len(result.ids), result.skipped, result.ids
+            report.styles_added, report.styles_skipped = self._insert_styles(conn, styles, pack_id)
+        if images is None:
+            return report
+        # Images: files first, then their rows (one transaction per image).
+        for (new, item), entry_id in zip(news, result.all_ids, strict=True):
+            try:
+                for digest, data in iter_images(images, item):
+                    if self._has_image(entry_id, digest):
+                        continue
+                    self.add_image(entry_id, data, recipe=new.recipe, kind="import")
+                    report.images_added += 1
+            except (LibraryError, ValidationError) as exc:
+                report.errors.append(str(exc))
         return report
 
     def _insert_styles(self, conn: sqlite3.Connection, styles: Sequence[Any], pack_id: int | None) -> tuple[int, int]:

@@ -11,12 +11,21 @@ from promptlib.cli.output import note, open_library, print_json, progress_bar
 
 
 def import_(
-    paths: Annotated[list[Path], typer.Argument(help="Pack folders or .zip files.")],
+    paths: Annotated[list[Path], typer.Argument(help="Packs and style/prompt files.")],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="Force a format (default: detected from the content)."),
+    ] = None,
+    pack: Annotated[
+        str | None, typer.Option("--pack", help="Pack name for foreign files (default: file name).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
-    """Import packs. Importing the same pack twice adds nothing.
+    """Import packs and files, detected from their content: native packs (folder or .zip), A1111 styles.csv,
+    Fooocus / sdxl_prompt_styler style JSON, InvokeAI style presets, A1111 prompts_from_file lines, JSONL.
+    Importing the same thing twice adds nothing.
 
-    Example: promptlib import ./my-pack.zip
+    Example: promptlib import ~/stable-diffusion-webui/styles.csv ./my-pack.zip
     """
     from promptlib.errors import PromptlibError
 
@@ -26,7 +35,7 @@ def import_(
         for path in paths:
             try:
                 with progress_bar(f"import {path.name}", None, enabled=not as_json) as advance:
-                    report = lib.import_pack(path, progress=advance)
+                    report = lib.import_path(path, fmt=fmt, pack=pack, progress=advance)
             except PromptlibError as exc:
                 failed = True
                 note(f"error: {path}: {exc}")
@@ -35,7 +44,7 @@ def import_(
             reports.append({"path": str(path)} | report.to_json())
             if not as_json:
                 note(
-                    f"{path}: {report.added} added, {report.skipped} already present, "
+                    f"{path} ({report.format}): {report.added} added, {report.skipped} already present, "
                     f"{report.styles_added} styles, {report.images_added} images"
                 )
                 for error in report.errors:

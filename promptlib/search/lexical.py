@@ -231,3 +231,25 @@ def _order_ids(conn: sqlite3.Connection, ids: list[int], sort: str) -> list[int]
     ]
     conn.execute("DELETE FROM _ids")
     return order
+
+
+def count(conn: sqlite3.Connection, query: Query) -> int:
+    """How many prompts match a parsed query (exact; no ranking, so cheaper than a search)."""
+    params: list[Any] = []
+    conditions = [filters_sql(query.filters, params)] if query.filters else []
+    match = fts_match(query)
+    if match is not None:
+        conditions.append(f"p.id IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?)")
+        params.append(match)
+    else:
+        negative = fts_negative(query)
+        if negative:
+            conditions.append(f"p.id NOT IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?)")
+            params.append(negative)
+    sql = "SELECT count(*) FROM prompts p LEFT JOIN recipes r ON r.prompt_id = p.id"
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
+    try:
+        return int(conn.execute(sql, params).fetchone()[0])
+    except sqlite3.OperationalError as exc:
+        raise QueryError(f"search failed: {exc}") from exc
