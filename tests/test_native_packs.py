@@ -92,7 +92,7 @@ def test_bad_manifests_give_one_line_errors(lib: Library, tmp_path: Path) -> Non
     folder = tmp_path / "bad"
     folder.mkdir()
     (folder / "pack.json").write_text('{"schema": "promptlib-pack/1", "name": "x", "entries": [{"prompt": ""}]}')
-    with pytest.raises(FormatError, match="entries.0.prompt"):
+    with pytest.raises(FormatError, match=r"entries\.0\.prompt"):
         lib.import_path(folder)
     (folder / "pack.json").write_text('{"schema": "promptlib-pack/1", "name": NaN}')
     with pytest.raises(FormatError, match="not valid JSON"):
