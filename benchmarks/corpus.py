@@ -6,6 +6,7 @@ Words follow a Zipf-like distribution over a vocabulary of SD prompt words, so a
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -30,9 +31,9 @@ def entries(count: int, *, seed: int = 7) -> Iterator[dict[str, Any]]:
     """`count` entry dicts: prompt, negative_prompt, title, tags, params."""
     rng = random.Random(seed)
     vocab = _rare_words(rng, 50_000)
-    weights = [1.0 / (rank + 1) ** 1.1 for rank in range(len(vocab))]
+    cum_weights = list(itertools.accumulate(1.0 / (rank + 1) ** 1.1 for rank in range(len(vocab))))
     for n in range(count):
-        words = [rng.choice(SUBJECTS), rng.choice(STYLES), *rng.choices(vocab, weights=weights, k=rng.randint(4, 12))]
+        words = [rng.choice(SUBJECTS), rng.choice(STYLES), *rng.choices(vocab, cum_weights=cum_weights, k=rng.randint(4, 12))]
         if rng.random() < 0.65:
             words.insert(0, "masterpiece")
         if rng.random() < 0.4:

@@ -131,3 +131,16 @@ def test_bounded_window_ranks_the_newest_matches_and_says_so(lib: Library) -> No
 def test_fts_operators_in_user_text_do_not_break_search(lib: Library, corpus: dict[str, int]) -> None:
     for query in ["NEAR(foggy", "AND OR NOT", "foggy*", "{title}:x", "(masterpiece:1.2)", '"^start"']:
         lib.search(query)  # no exception: every word reaches FTS5 quoted
+
+
+@pytest.mark.parametrize("rare_tag_limit", [1, 10_000])
+def test_tag_filters_agree_whichever_strategy_is_used(
+    lib: Library, corpus: dict[str, int], monkeypatch: pytest.MonkeyPatch, rare_tag_limit: int
+) -> None:
+    monkeypatch.setattr(lexical, "RARE_TAG", rare_tag_limit)  # 1: per-row lookup; 10,000: listed ids
+    assert set(ids_for(lib, "tag:portrait")) == {corpus["portrait"]}
+    assert set(ids_for(lib, "tag:s*")) == {corpus["harbour"]}  # "sea"
+    assert set(ids_for(lib, "foggy -tag:fantasy")) == {corpus["harbour"], corpus["fox"]}
+    assert ids_for(lib, "tag:no-such-tag") == []
+    assert set(ids_for(lib, "-tag:no-such-tag")) == set(corpus.values())
+    assert lib.count("foggy -tag:fantasy") == 2

@@ -41,7 +41,9 @@ def search(
         return
     entries_table([h.entry for h in result.hits], scores=[h.score for h in result.hits])
     if result.truncated:
-        note("very common terms: ranked the newest 25,000 matches (add words or filters to narrow)")
+        from promptlib.search.lexical import DEFAULT_WINDOW
+
+        note(f"very common terms: ranked the newest {DEFAULT_WINDOW:,} matches (add words or filters to narrow)")
 
 
 search.__doc__ = QUERY_HELP

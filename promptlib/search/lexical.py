@@ -1,7 +1,7 @@
 """Lexical search: a parsed `Query` → SQL over the FTS5 index and the typed recipe columns.
 
 Ranking is bm25 with per-column weights, bounded so that a very common word stays fast at a million prompts:
-the index yields matches newest-first and bm25 is computed for at most `window` of them (25,000 by default).
+the index yields matches newest-first and bm25 is computed for at most `window` of them (20,000 by default).
 When fewer match, the ranking is exact; when more match, the best of the newest `window` matches are returned and
 the result says so (`truncated`). docs/search.md explains the trade-off and benchmarks/ measures it.
 """
@@ -18,7 +18,7 @@ from promptlib.search.dsl import Clause, Filter, Query, Range, fts_match, fts_ne
 from promptlib.store.schema_extras import FTS_TABLE
 from promptlib.store.tags import normalize_tag
 
-DEFAULT_WINDOW = 25_000
+DEFAULT_WINDOW = 20_000
 # bm25 weights in FTS column order: title, prompt, negative_prompt, tag_text, notes. A word in the negative prompt
 # is something the prompt avoids, so it counts for little.
 BM25_WEIGHTS = (4.0, 1.0, 0.2, 2.0, 0.5)
@@ -32,7 +32,7 @@ _NUMERIC_COLUMNS = {
     "height": "r.height",
     "clip_skip": "r.clip_skip",
     "rating": "p.rating",
-    "id": "p.id",
+    "id": "{id}",
 }
 _SORT_SQL = {
     "new": "p.id DESC",
@@ -64,7 +64,31 @@ def _range_sql(column: str, rng: Range, params: list[Any]) -> str:
     return " AND ".join(parts) or "1"
 
 
-def _filter_sql(flt: Filter, params: list[Any]) -> str:
+# A tag on fewer prompts than this is matched by listing its prompts; a commoner one by a per-row lookup.
+RARE_TAG = 2_000
+
+
+def _tag_sql(conn: sqlite3.Connection, value: str, *, negated: bool) -> str:
+    tag = normalize_tag(value)
+    if tag.endswith("*"):
+        pattern = tag[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        ids = [r[0] for r in conn.execute("SELECT id FROM tags WHERE name LIKE ? ESCAPE '\\'", (pattern,))]
+    else:
+        ids = [r[0] for r in conn.execute("SELECT id FROM tags WHERE name = ?", (tag,))]
+    if not ids:
+        return "0"
+    listed = ",".join(str(int(i)) for i in ids)
+    if not negated:
+        marks = ",".join("?" * len(ids))
+        row = conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM prompt_tags WHERE tag_id IN ({marks}) LIMIT {RARE_TAG})", ids
+        ).fetchone()
+        if row[0] < RARE_TAG:
+            return f"{{id}} IN (SELECT prompt_id FROM prompt_tags WHERE tag_id IN ({listed}))"
+    return f"EXISTS (SELECT 1 FROM prompt_tags WHERE prompt_id = {{id}} AND tag_id IN ({listed}))"
+
+
+def _filter_sql(conn: sqlite3.Connection, flt: Filter, params: list[Any], *, negated: bool) -> str:
     name, value = flt.name, flt.value
     if isinstance(value, Range):
         return _range_sql(_NUMERIC_COLUMNS[name], value, params)
@@ -72,12 +96,11 @@ def _filter_sql(flt: Filter, params: list[Any]) -> str:
         assert isinstance(value, tuple)
         params.extend(value)
         return "(r.width = ? AND r.height = ?)"
-    if name == "fav":
-        params.append(1 if value else 0)
-        return "p.favourite = ?"
+    if name == "fav":  # a literal, so the partial index on favourite = 1 applies
+        return "p.favourite = 1" if value else "p.favourite = 0"
     if name == "has":
         return {
-            "image": "EXISTS (SELECT 1 FROM renders x WHERE x.prompt_id = p.id)",
+            "image": "EXISTS (SELECT 1 FROM renders x WHERE x.prompt_id = {id})",
             "negative": "p.negative_prompt != ''",
             "notes": "p.notes != ''",
             "title": "p.title != ''",
@@ -87,21 +110,14 @@ def _filter_sql(flt: Filter, params: list[Any]) -> str:
         }[str(value)]
     assert isinstance(value, str)
     if name == "tag":
-        tag = normalize_tag(value)
-        if tag.endswith("*"):
-            params.append(tag[:-1].replace("%", "").replace("_", "\\_") + "%")
-            cond = "t.name LIKE ? ESCAPE '\\'"
-        else:
-            params.append(tag)
-            cond = "t.name = ?"
-        return f"p.id IN (SELECT pt.prompt_id FROM prompt_tags pt JOIN tags t ON t.id = pt.tag_id WHERE {cond})"
+        return _tag_sql(conn, value, negated=negated)
     if name == "pack":
         params.append(value)
         return "p.pack_id IN (SELECT id FROM packs WHERE name = ? COLLATE NOCASE)"
     if name == "collection":
         params.append(value)
         return (
-            "p.id IN (SELECT ci.prompt_id FROM collection_items ci JOIN collections c ON c.id = ci.collection_id"
+            "{id} IN (SELECT ci.prompt_id FROM collection_items ci JOIN collections c ON c.id = ci.collection_id"
             " WHERE c.name = ? COLLATE NOCASE)"
         )
     if name == "model":
@@ -127,12 +143,15 @@ def _filter_sql(flt: Filter, params: list[Any]) -> str:
     raise QueryError(f"field '{name}:' cannot be used as a filter")
 
 
-def filters_sql(clauses: list[Clause], params: list[Any]) -> str:
-    """The WHERE conditions for the filter clauses of a query (aliases: p = prompts, r = recipes)."""
+def filters_sql(conn: sqlite3.Connection, clauses: list[Clause], params: list[Any]) -> str:
+    """The WHERE conditions for the filter clauses of a query.
+
+    Aliases: p = prompts, r = recipes; ``{id}`` stands for the prompt id of the driving table.
+    """
     parts: list[str] = []
     for clause in clauses:
         assert isinstance(clause.node, Filter)
-        cond = _filter_sql(clause.node, params)
+        cond = _filter_sql(conn, clause.node, params, negated=clause.negated)
         # coalesce: a negated filter keeps rows where the field is unset (NULL), as a user expects.
         parts.append(f"NOT coalesce(({cond}), 0)" if clause.negated else f"({cond})")
     return " AND ".join(parts)
@@ -153,7 +172,7 @@ def search(
     if limit < 0 or offset < 0:
         raise QueryError("limit and offset must not be negative")
     params: list[Any] = []
-    where = filters_sql(query.filters, params)
+    where = filters_sql(conn, query.filters, params)
     match = fts_match(query)
     try:
         if match is None:
@@ -173,7 +192,7 @@ def _filtered(
     offset: int,
     sort: str,
 ) -> LexicalResult:
-    conditions = [where] if where else []
+    conditions = [where.replace("{id}", "p.id")] if where else []
     negative = fts_negative(query)
     if negative:
         conditions.append(f"p.id NOT IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?)")
@@ -199,25 +218,32 @@ def _ranked(
     window: int,
 ) -> LexicalResult:
     weights = ", ".join(str(w) for w in BM25_WEIGHTS)
-    joins = " JOIN prompts p ON p.id = prompts_fts.rowid LEFT JOIN recipes r ON r.prompt_id = p.id" if where else ""
-    inner = (
-        f"SELECT prompts_fts.rowid AS id, bm25({FTS_TABLE}, {weights}) AS score FROM {FTS_TABLE}{joins}"
-        f" WHERE {FTS_TABLE} MATCH ?" + (f" AND {where}" if where else "") + " ORDER BY prompts_fts.rowid DESC LIMIT ?"
-    )
-    rows = conn.execute(inner, [match, *params, window + 1]).fetchall()
-    truncated = len(rows) > window
-    rows = rows[:window]
-    if sort == "score":
-        rows.sort(key=lambda row: (row[1], -row[0]))
-    elif sort in ("new", "old"):
-        rows.sort(key=lambda row: row[0], reverse=sort == "new")
-    else:
-        ids = [row[0] for row in rows]
-        scores = dict(rows)
-        order = _order_ids(conn, ids, sort)
-        rows = [(i, scores[i]) for i in order]
-    page = rows[offset : offset + limit]
-    return LexicalResult([(row[0], -float(row[1])) for row in page], truncated=truncated)
+    where = where.replace("{id}", f"{FTS_TABLE}.rowid")
+    joins = ""
+    if "p." in where:
+        joins += f" JOIN prompts p ON p.id = {FTS_TABLE}.rowid"
+    if "r." in where:
+        joins += f" LEFT JOIN recipes r ON r.prompt_id = {FTS_TABLE}.rowid"
+    # The newest `window` matches, scored by bm25 inside SQLite.
+    base = f"FROM {FTS_TABLE}{joins} WHERE {FTS_TABLE} MATCH ?" + (f" AND {where}" if where else "")
+    inner = f"SELECT {FTS_TABLE}.rowid AS id, bm25({FTS_TABLE}, {weights}) AS score {base}"
+    inner += f" ORDER BY {FTS_TABLE}.rowid DESC LIMIT ?"
+    if sort in ("score", "new", "old"):
+        order = {"score": "score, id DESC", "new": "id DESC", "old": "id ASC"}[sort]
+        rows = conn.execute(
+            f"SELECT id, score, count(*) OVER (), min(id) OVER () FROM ({inner}) ORDER BY {order} LIMIT ? OFFSET ?",
+            [match, *params, window, limit, offset],
+        ).fetchall()
+        truncated = False
+        if rows and rows[0][2] >= window:  # the window is full: is there an older match it left out?
+            probe = f"SELECT 1 {base} AND {FTS_TABLE}.rowid < ? LIMIT 1"
+            truncated = conn.execute(probe, [match, *params, rows[0][3]]).fetchone() is not None
+        return LexicalResult([(row[0], -float(row[1])) for row in rows], truncated=truncated)
+    all_rows = conn.execute(inner, [match, *params, window + 1]).fetchall()
+    truncated = len(all_rows) > window
+    scores = dict(all_rows[:window])
+    ordered = _order_ids(conn, list(scores), sort)[offset : offset + limit]
+    return LexicalResult([(i, -float(scores[i])) for i in ordered], truncated=truncated)
 
 
 def _order_ids(conn: sqlite3.Connection, ids: list[int], sort: str) -> list[int]:
@@ -236,7 +262,7 @@ def _order_ids(conn: sqlite3.Connection, ids: list[int], sort: str) -> list[int]
 def count(conn: sqlite3.Connection, query: Query) -> int:
     """How many prompts match a parsed query (exact; no ranking, so cheaper than a search)."""
     params: list[Any] = []
-    conditions = [filters_sql(query.filters, params)] if query.filters else []
+    conditions = [filters_sql(conn, query.filters, params).replace("{id}", "p.id")] if query.filters else []
     match = fts_match(query)
     if match is not None:
         conditions.append(f"p.id IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, Integer, MetaData
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, Integer, MetaData, text
 from sqlmodel import Field, SQLModel
 
 # Alembic's batch mode needs named constraints to alter them on SQLite.
@@ -58,7 +58,9 @@ class Prompt(SQLModel, table=True):
     __tablename__ = "prompts"
     __table_args__ = (
         CheckConstraint("rating IS NULL OR (rating BETWEEN 0 AND 5)", name="rating_range"),
-        Index("ix_prompts_rating", "rating"),
+        # Partial indexes: few entries are rated or favourites, and imports should not pay for the rest.
+        Index("ix_prompts_rating", "rating", sqlite_where=text("rating IS NOT NULL")),
+        Index("ix_prompts_favourite", "favourite", sqlite_where=text("favourite = 1")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -67,7 +69,7 @@ class Prompt(SQLModel, table=True):
     negative_prompt: str = ""
     notes: str = ""
     rating: int | None = None
-    favourite: bool = Field(default=False, index=True)
+    favourite: bool = False
     pack_id: int | None = _fk("packs.id", ondelete="SET NULL")
     # Where the entry came from: {"format": "a1111-styles", "path": "...", "generator": "comfyui", ...}
     source: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -154,6 +156,7 @@ class PromptTag(SQLModel, table=True):
     """Which prompt carries which tag."""
 
     __tablename__ = "prompt_tags"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     prompt_id: int | None = Field(
         default=None,
