@@ -33,7 +33,8 @@ def entries(count: int, *, seed: int = 7) -> Iterator[dict[str, Any]]:
     vocab = _rare_words(rng, 50_000)
     cum_weights = list(itertools.accumulate(1.0 / (rank + 1) ** 1.1 for rank in range(len(vocab))))
     for n in range(count):
-        words = [rng.choice(SUBJECTS), rng.choice(STYLES), *rng.choices(vocab, cum_weights=cum_weights, k=rng.randint(4, 12))]
+        rare = rng.choices(vocab, cum_weights=cum_weights, k=rng.randint(4, 12))
+        words = [rng.choice(SUBJECTS), rng.choice(STYLES), *rare]
         if rng.random() < 0.65:
             words.insert(0, "masterpiece")
         if rng.random() < 0.4:

@@ -102,10 +102,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_prompts")),
     )
     with op.batch_alter_table("prompts", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_prompts_favourite"), ["favourite"], unique=False)
+        batch_op.create_index(
+            "ix_prompts_favourite", ["favourite"], unique=False, sqlite_where=sa.text("favourite = 1")
+        )
         batch_op.create_index(batch_op.f("ix_prompts_fingerprint"), ["fingerprint"], unique=False)
         batch_op.create_index(batch_op.f("ix_prompts_pack_id"), ["pack_id"], unique=False)
-        batch_op.create_index("ix_prompts_rating", ["rating"], unique=False)
+        batch_op.create_index(
+            "ix_prompts_rating", ["rating"], unique=False, sqlite_where=sa.text("rating IS NOT NULL")
+        )
 
     op.create_table(
         "styles",
@@ -157,6 +161,7 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["tag_id"], ["tags.id"], name=op.f("fk_prompt_tags_tag_id_tags"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("prompt_id", "tag_id", name=op.f("pk_prompt_tags")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("prompt_tags", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_prompt_tags_tag_id"), ["tag_id"], unique=False)
@@ -183,10 +188,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("prompt_id", name=op.f("pk_recipes")),
     )
     with op.batch_alter_table("recipes", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_recipes_model"), ["model"], unique=False)
-        batch_op.create_index(batch_op.f("ix_recipes_sampler"), ["sampler"], unique=False)
         batch_op.create_index(batch_op.f("ix_recipes_seed"), ["seed"], unique=False)
-        batch_op.create_index(batch_op.f("ix_recipes_steps"), ["steps"], unique=False)
 
     op.create_table(
         "renders",
@@ -227,10 +229,7 @@ def downgrade() -> None:
 
     op.drop_table("renders")
     with op.batch_alter_table("recipes", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_recipes_steps"))
         batch_op.drop_index(batch_op.f("ix_recipes_seed"))
-        batch_op.drop_index(batch_op.f("ix_recipes_sampler"))
-        batch_op.drop_index(batch_op.f("ix_recipes_model"))
 
     op.drop_table("recipes")
     with op.batch_alter_table("prompt_tags", schema=None) as batch_op:
@@ -249,7 +248,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_prompts_rating")
         batch_op.drop_index(batch_op.f("ix_prompts_pack_id"))
         batch_op.drop_index(batch_op.f("ix_prompts_fingerprint"))
-        batch_op.drop_index(batch_op.f("ix_prompts_favourite"))
+        batch_op.drop_index("ix_prompts_favourite")
 
     op.drop_table("prompts")
     op.drop_table("tags")

@@ -90,12 +90,14 @@ class RecipeRow(SQLModel, table=True):
         default=None,
         sa_column=Column(Integer, ForeignKey("prompts.id", ondelete="CASCADE"), primary_key=True),
     )
-    model: str | None = Field(default=None, index=True)
+    # Only the seed is indexed: model and sampler filters are substring / case-insensitive matches and steps has a
+    # handful of values, so an index would not be used but would slow every import.
+    model: str | None = None
     model_hash: str | None = None
     vae: str | None = None
-    sampler: str | None = Field(default=None, index=True)
+    sampler: str | None = None
     schedule: str | None = None
-    steps: int | None = Field(default=None, index=True)
+    steps: int | None = None
     cfg_scale: float | None = None
     seed: int | None = Field(default=None, index=True)
     width: int | None = None
