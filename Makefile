@@ -28,8 +28,8 @@ run: $(VENV)/.stamp-all
 	$(BIN)/promptlib overview
 
 lint: $(VENV)/.stamp-dev
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check promptlib tests migrations benchmarks
+	$(BIN)/ruff format --check promptlib tests migrations benchmarks
 
 typecheck: $(VENV)/.stamp-dev
 	$(BIN)/mypy

@@ -107,9 +107,7 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_prompts_fingerprint"), ["fingerprint"], unique=False)
         batch_op.create_index(batch_op.f("ix_prompts_pack_id"), ["pack_id"], unique=False)
-        batch_op.create_index(
-            "ix_prompts_rating", ["rating"], unique=False, sqlite_where=sa.text("rating IS NOT NULL")
-        )
+        batch_op.create_index("ix_prompts_rating", ["rating"], unique=False, sqlite_where=sa.text("rating IS NOT NULL"))
 
     op.create_table(
         "styles",
