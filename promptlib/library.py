@@ -642,11 +642,12 @@ class Library:
                 skipped += 1
         return added, skipped
 
-    def export_pack(
+    def export(
         self,
         target: str | os.PathLike[str],
         *,
-        name: str,
+        fmt: str = "pack",
+        name: str = "my-prompts",
         query: str = "",
         author: str | None = None,
         license: str | None = None,
@@ -654,51 +655,31 @@ class Library:
         include_styles: bool = True,
         include_images: bool = False,
     ) -> Path:
-        """Write the entries matching `query` (all by default) as a native pack folder or .zip."""
-        from promptlib.packs.schema import PackEntry, PackImage, PackManifest, PackParams, PackStyle
+        """Write the entries matching `query` (all by default) and the styles in format `fmt`.
 
-        parsed = dsl.parse(query)
-        result = lexical.search(self.db.conn, parsed, limit=10**9, sort="old", window=10**9)
-        entries: list[PackEntry] = []
-        images: dict[str, bytes] = {}
-        for entry in self.get_many([pid for pid, _ in result.hits], with_renders=include_images):
-            params = {k: v for k, v in entry.params.items() if v not in (None, [], {})}
-            pack_images = []
-            for render in entry.renders if include_images else ():
-                rel = f"images/{render.image_sha256}.{render.format.lower()}"
-                images[rel] = self.image_path(render).read_bytes()
-                pack_images.append(
-                    PackImage(path=rel, sha256=render.image_sha256, width=render.width, height=render.height)
-                )
-            entries.append(
-                PackEntry(
-                    title=entry.title or None,
-                    prompt=entry.prompt,
-                    negative_prompt=entry.negative_prompt,
-                    tags=list(entry.tags),
-                    params=PackParams.model_validate(params),
-                    notes=entry.notes,
-                    rating=entry.rating,
-                    favourite=entry.favourite,
-                    images=pack_images,
-                )
-            )
-        styles = [
-            PackStyle(
-                name=s.name,
-                prompt=s.prompt,
-                negative_prompt=s.negative_prompt,
-                tags=list(s.tags),
-                notes=s.notes,
-            )
-            for s in (self.styles() if include_styles else [])
-        ]
-        manifest = PackManifest(
-            name=name, author=author, license=license, description=description, created=datetime.now(UTC)
+        Formats: ``pack`` (native folder, or zip when `target` ends in .zip), ``a1111-styles``, ``fooocus-styles``,
+        ``invokeai-presets``, ``prompts-from-file``, ``jsonl``, ``csv``. Raises ValidationError for an unknown
+        format, QueryError for a bad query.
+        """
+        from promptlib.packs import exporting
+
+        return exporting.export(
+            self,
+            Path(target),
+            fmt=fmt,
+            name=name,
+            query=query,
+            author=author,
+            license=license,
+            description=description,
+            include_styles=include_styles,
+            include_images=include_images,
         )
-        from promptlib.packs.native import write_pack
 
-        return write_pack(Path(target), manifest, entries, styles, images)
+    def entry_ids(self, query: str = "", *, sort: str = "old") -> list[int]:
+        """Every entry id matching `query`, unranked and unbounded (for exports and batch operations)."""
+        result = lexical.search(self.db.conn, dsl.parse(query), limit=10**9, sort=sort, window=10**9)
+        return [pid for pid, _ in result.hits]
 
     # --- images and renders -------------------------------------------------------------------------------------
 

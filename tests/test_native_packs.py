@@ -27,7 +27,7 @@ def _snapshot(lib: Library) -> list[tuple[object, ...]]:
 def test_seed_pack_round_trips_losslessly(tmp_path: Path, suffix: str) -> None:
     with Library.open(tmp_path / "a") as a:
         a.import_pack(seed_pack_path())
-        target = a.export_pack(tmp_path / f"out{suffix}", name="again", license="CC0-1.0")
+        target = a.export(tmp_path / f"out{suffix}", name="again", license="CC0-1.0")
         expected, styles = _snapshot(a), [s.to_json() | {"id": 0, "pack": None} for s in a.styles()]
     with Library.open(tmp_path / "b") as b:
         report = b.import_path(target)
@@ -41,7 +41,7 @@ def test_pack_with_images_round_trips_and_reimport_adds_nothing(tmp_path: Path) 
         entry = a.add("red square", tags=["shapes"], params={"seed": 1, "steps": 20}, rating=4)
         a.add_image(entry.id, png_bytes((255, 0, 0)))
         a.add_image(entry.id, png_bytes((0, 0, 255), (8, 8)))
-        target = a.export_pack(tmp_path / "shapes.zip", name="shapes", include_images=True)
+        target = a.export(tmp_path / "shapes.zip", name="shapes", include_images=True)
         expected = _snapshot(a)
     with Library.open(tmp_path / "b") as b:
         first = b.import_path(target)

@@ -56,19 +56,33 @@ def import_(
 
 
 def export(
-    target: Annotated[Path, typer.Argument(help="Folder or .zip to write.")],
-    name: Annotated[str, typer.Option("--name", help="Pack name.")] = "my-prompts",
+    target: Annotated[Path, typer.Argument(help="File, folder or .zip to write.")],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="pack, a1111-styles, fooocus-styles, invokeai-presets, prompts-from-file, jsonl or csv.",
+        ),
+    ] = "pack",
+    name: Annotated[str, typer.Option("--name", help="Pack name (pack format).")] = "my-prompts",
     query: Annotated[str, typer.Option("--query", "-q", help="Only entries matching this query.")] = "",
-    author: Annotated[str | None, typer.Option("--author", help="Author.")] = None,
-    license_: Annotated[str | None, typer.Option("--license", help="Licence, e.g. CC0-1.0.")] = None,
-    images: Annotated[bool, typer.Option("--images", help="Include render images.")] = False,
+    author: Annotated[str | None, typer.Option("--author", help="Author (pack format).")] = None,
+    license_: Annotated[str | None, typer.Option("--license", help="Licence, e.g. CC0-1.0 (pack format).")] = None,
+    images: Annotated[bool, typer.Option("--images", help="Include render images (pack format).")] = False,
 ) -> None:
-    """Export entries (and styles) as a native pack.
+    """Export entries and styles: a native pack, or another tool's format.
 
-    Example: promptlib export ./portraits.zip --name portraits --query 'tag:portrait' --license CC-BY-4.0
+    Examples:
+
+      promptlib export ./portraits.zip --name portraits --query 'tag:portrait' --license CC-BY-4.0
+
+      promptlib export styles.csv --format a1111-styles
     """
     with open_library(create=False) as lib:
-        path = lib.export_pack(target, name=name, query=query, author=author, license=license_, include_images=images)
+        path = lib.export(
+            target, fmt=fmt, name=name, query=query, author=author, license=license_, include_images=images
+        )
     note(f"wrote {path}")
 
 

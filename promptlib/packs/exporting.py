@@ -1,0 +1,140 @@
+"""Exports: the library (or a query's entries) as a native pack or in another tool's format."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from promptlib.errors import ValidationError
+from promptlib.packs.schema import PackEntry, PackFile, PackImage, PackManifest, PackParams, PackStyle
+
+if TYPE_CHECKING:
+    from promptlib.library import Library
+
+EXPORT_FORMATS = (
+    "pack",
+    "a1111-styles",
+    "fooocus-styles",
+    "invokeai-presets",
+    "prompts-from-file",
+    "jsonl",
+    "csv",
+)
+_MODULES = {
+    "a1111-styles": "a1111_styles",
+    "fooocus-styles": "fooocus_styles",
+    "invokeai-presets": "invokeai_presets",
+    "prompts-from-file": "prompts_from_file",
+    "jsonl": "jsonl",
+}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+CSV_COLUMNS = ("id", "title", "prompt", "negative_prompt", "tags", "rating", "favourite", "notes", "model",
+               "sampler", "schedule", "steps", "cfg_scale", "seed", "width", "height", "clip_skip")  # fmt: skip
+
+
+def neutralize_cell(value: str) -> str:
+    """A spreadsheet cell that cannot run as a formula: a leading = + - @ tab or CR gets a ' in front."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def collect(
+    lib: Library, *, query: str, include_styles: bool, include_images: bool
+) -> tuple[list[PackEntry], list[PackStyle], dict[str, bytes]]:
+    """The entries matching `query` and the styles as pack models (with image bytes when asked)."""
+    entries: list[PackEntry] = []
+    images: dict[str, bytes] = {}
+    for entry in lib.get_many(lib.entry_ids(query), with_renders=include_images):
+        params = {k: v for k, v in entry.params.items() if v not in (None, [], {})}
+        pack_images = []
+        for render in entry.renders if include_images else ():
+            rel = f"images/{render.image_sha256}.{Path(render.image_path).suffix.lstrip('.') or 'png'}"
+            images[rel] = lib.image_path(render).read_bytes()
+            pack_images.append(
+                PackImage(path=rel, sha256=render.image_sha256, width=render.width, height=render.height)
+            )
+        entries.append(
+            PackEntry(
+                title=entry.title or None,
+                prompt=entry.prompt,
+                negative_prompt=entry.negative_prompt,
+                tags=list(entry.tags),
+                params=PackParams.model_validate(params),
+                notes=entry.notes,
+                rating=entry.rating,
+                favourite=entry.favourite,
+                images=pack_images,
+            )
+        )
+    styles = [
+        PackStyle(name=s.name, prompt=s.prompt, negative_prompt=s.negative_prompt, tags=list(s.tags), notes=s.notes)
+        for s in (lib.styles() if include_styles else [])
+    ]
+    return entries, styles, images
+
+
+def export(
+    lib: Library,
+    target: Path,
+    *,
+    fmt: str,
+    name: str,
+    query: str,
+    author: str | None,
+    license: str | None,
+    description: str,
+    include_styles: bool,
+    include_images: bool,
+) -> Path:
+    """Write an export; see `Library.export`."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValidationError(f"unknown export format {fmt!r} (one of: {', '.join(EXPORT_FORMATS)})")
+    entries, styles, images = collect(
+        lib, query=query, include_styles=include_styles, include_images=include_images and fmt == "pack"
+    )
+    if fmt == "pack":
+        from promptlib.packs.native import write_pack
+
+        manifest = PackManifest(
+            name=name, author=author, license=license, description=description, created=datetime.now(UTC)
+        )
+        return write_pack(target, manifest, entries, styles, images)
+    if fmt == "csv":
+        data = _entries_csv(lib, query)
+    else:
+        import importlib
+
+        module = importlib.import_module(f"promptlib.packs.formats.{_MODULES[fmt]}")
+        if fmt == "a1111-styles":
+            styles = [
+                s.model_copy(update={k: neutralize_cell(getattr(s, k)) for k in ("name", "prompt", "negative_prompt")})
+                for s in styles
+            ]
+        data = module.write(PackFile(entries=entries, styles=styles))
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(target)
+    return target
+
+
+def _entries_csv(lib: Library, query: str) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for entry in lib.get_many(lib.entry_ids(query), with_renders=False):
+        row = {
+            "id": entry.id,
+            "title": entry.title,
+            "prompt": entry.prompt,
+            "negative_prompt": entry.negative_prompt,
+            "tags": ", ".join(entry.tags),
+            "rating": entry.rating,
+            "favourite": int(entry.favourite),
+            "notes": entry.notes,
+        } | {k: entry.params.get(k) for k in CSV_COLUMNS[8:]}
+        writer.writerow(
+            neutralize_cell(str(v)) if isinstance(v, str) else ("" if v is None else v) for v in row.values()
+        )
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
