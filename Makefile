@@ -25,7 +25,7 @@ install-all: $(VENV)/.stamp-all
 
 run: $(VENV)/.stamp-all
 	$(BIN)/promptlib init --quiet
-	$(BIN)/promptlib overview
+	$(BIN)/promptlib tui
 
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check promptlib tests migrations benchmarks

@@ -148,6 +148,7 @@ _SCHEDULE_ALIASES: dict[str, str] = {_key(s): s for s in SCHEDULES} | {
     "ays": "align_your_steps",
     "ddim uniform": "ddim_uniform",
     "linear quadratic": "linear_quadratic",
+    "ddim": "ddim_uniform",  # A1111's "DDIM" schedule type
 }
 
 # Sampler aliases from A1111 (display + internal names), ComfyUI, InvokeAI, diffusers and Fooocus.
@@ -220,6 +221,22 @@ _SAMPLER_ALIASES: dict[str, str] = {_key(s): s for s in SAMPLERS} | {
     "lcmscheduler": "LCM",
     "tcdscheduler": "TCD",
     "ipndmscheduler": "IPNDM",
+    # InvokeAI 2.x (k_dpmpp_2*) and 3.x+ (kdpm_2*, dpmpp_2s) scheduler names
+    "k dpmpp 2": "DPM++ 2M",
+    "k dpmpp 2 a": "DPM++ 2S a",
+    "kdpm 2": "DPM2",
+    "kdpm 2 a": "DPM2 a",
+    "dpmpp 2s": "DPM++ 2S a",
+    "k dpm fast": "DPM fast",
+    "k dpm adaptive": "DPM adaptive",
+    # NovelAI
+    "ddim v3": "DDIM",
+    # Easy Diffusion's UniPC variants
+    "unipc snr": "UniPC",
+    "unipc snr 2": "UniPC",
+    "unipc tu": "UniPC",
+    "unipc tu 2": "UniPC",
+    "unipc tq": "UniPC",
 }
 
 # Suffixes that older tools fold into the sampler name; longest first so "sde karras" beats "karras".
@@ -232,6 +249,9 @@ _FOLDED_SCHEDULES: tuple[tuple[str, str], ...] = (
     (" normal", "normal"),
     (" beta", "beta"),
     (" uniform", "uniform"),
+    (" align your steps", "align_your_steps"),
+    (" ays", "align_your_steps"),  # Draw Things: "DPM++ 2M AYS"
+    (" trailing", "trailing"),  # Draw Things: "Euler A Trailing"
     (" k", "karras"),  # InvokeAI: dpmpp_2m_k
 )
 

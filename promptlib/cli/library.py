@@ -84,7 +84,27 @@ def overview() -> None:
     )
 
 
+def tui() -> None:
+    """Open the terminal UI: browse, search, preview, edit (what `make run` opens).
+
+    Without a terminal (piped output, CI) it prints the overview instead.
+    """
+    import sys
+
+    from promptlib.cli.output import STATE
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        overview()
+        return
+    with open_library(create=False):
+        pass  # a missing or broken library is reported here, on one line, before the UI starts
+    from promptlib.tui.app import run_tui
+
+    run_tui(STATE.library)
+
+
 def register(app: typer.Typer) -> None:
+    app.command()(tui)
     app.command()(init)
     app.command()(stats)
     app.command()(overview)

@@ -11,47 +11,40 @@ from promptlib.cli.output import note, open_library, print_json, progress_bar
 
 
 def import_(
-    paths: Annotated[list[Path], typer.Argument(help="Packs and style/prompt files.")],
+    paths: Annotated[list[Path], typer.Argument(help="Files, folders (recursive) and zips.")],
     fmt: Annotated[
         str | None,
-        typer.Option("--format", "-f", help="Force a format (default: detected from the content)."),
+        typer.Option("--format", "-f", help="Force a format for style/prompt files (default: from the content)."),
     ] = None,
-    pack: Annotated[
-        str | None, typer.Option("--pack", help="Pack name for foreign files (default: file name).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
+    pack: Annotated[str | None, typer.Option("--pack", help="Put what is imported in this pack.")] = None,
+    link: Annotated[bool, typer.Option("--link", help="Reference images where they are instead of copying.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {imported, duplicates, failed, ids}.")] = False,
 ) -> None:
-    """Import packs and files, detected from their content: native packs (folder or .zip), A1111 styles.csv,
-    Fooocus / sdxl_prompt_styler style JSON, InvokeAI style presets, A1111 prompts_from_file lines, JSONL.
-    Importing the same thing twice adds nothing.
+    """Import what other tools wrote, detected from content: promptlib packs (folder or .zip), A1111 styles.csv,
+    Fooocus / sdxl_prompt_styler style JSON, InvokeAI style presets, A1111 prompts_from_file lines, JSONL, and
+    PNG/JPEG/WEBP images with generation metadata (A1111, ComfyUI, InvokeAI, Fooocus, NovelAI, ...).
+    Folders are searched recursively and zips read without extracting. Importing twice adds nothing.
 
-    Example: promptlib import ~/stable-diffusion-webui/styles.csv ./my-pack.zip
+    Examples:
+
+      promptlib import ~/stable-diffusion-webui/styles.csv
+
+      promptlib import ~/ComfyUI/output --pack comfy --link
     """
-    from promptlib.errors import PromptlibError
-
-    reports = []
-    failed = False
-    with open_library() as lib:
-        for path in paths:
-            try:
-                with progress_bar(f"import {path.name}", None, enabled=not as_json) as advance:
-                    report = lib.import_path(path, fmt=fmt, pack=pack, progress=advance)
-            except PromptlibError as exc:
-                failed = True
-                note(f"error: {path}: {exc}")
-                reports.append({"path": str(path), "error": str(exc)})
-                continue
-            reports.append({"path": str(path)} | report.to_json())
-            if not as_json:
-                note(
-                    f"{path} ({report.format}): {report.added} added, {report.skipped} already present, "
-                    f"{report.styles_added} styles, {report.images_added} images"
-                )
-                for error in report.errors:
-                    note(f"warning: {error}")
+    with open_library() as lib, progress_bar("importing", None, enabled=not as_json) as advance:
+        summary = lib.import_paths(paths, fmt=fmt, pack=pack, link=link, progress=advance)
     if as_json:
-        print_json(reports)
-    if failed:
+        print_json(summary.to_json())
+    else:
+        note(
+            f"{summary.imported} imported, {summary.duplicates} already present, {summary.styles_imported} styles, "
+            f"{summary.images_imported} images, {len(summary.failed)} failed"
+        )
+        for warning in summary.warnings[:20]:
+            note(f"warning: {warning}")
+        for failure in summary.failed[:50]:
+            note(f"failed: {failure['path']}: {failure['reason']}")
+    if summary.failed and not (summary.imported or summary.duplicates or summary.styles_imported):
         raise typer.Exit(1)
 
 

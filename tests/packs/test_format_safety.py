@@ -65,10 +65,12 @@ def test_depth_check_is_not_recursive() -> None:
         check_depth(value, source="py")
 
 
-def test_detection_survives_deep_nesting() -> None:
-    # Not JSON a detector can decode, so it is only text: a (strange) list of prompts.
-    assert detect_format(_nested(200_000)) == "prompts_from_file"
-    assert detect_format(b'{"a":' * 200_000) == "prompts_from_file"
+def test_deeply_nested_json_is_refused_not_read_as_prompt_lines() -> None:
+    # JSON too deep to decode is still JSON, never "a list of prompts": reading it names the problem.
+    for data in (_nested(200_000), b'{"a":' * 200_000):
+        assert detect_format(data) != "prompts_from_file"
+        with pytest.raises(FormatError, match="deep.json"):
+            read_any(data, source="deep.json")
 
 
 @pytest.mark.parametrize(

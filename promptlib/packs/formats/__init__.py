@@ -83,6 +83,8 @@ def read_any(
     check_size(data, source=source)
     if fmt is None:
         fmt = detect_format(data, filename=filename)
+        if fmt is None and data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{"):
+            load_json(data, source=source)  # JSON no format claims: say what is wrong with it, if anything
         if fmt is None:
             raise FormatError(f"{source}: not a format promptlib can import (known: {', '.join(FORMATS)})")
     module = FORMATS.get(fmt)

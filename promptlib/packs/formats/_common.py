@@ -216,7 +216,9 @@ def sniff_json(text: str) -> JsonSniff | None:
             return JsonSniff("array", None, True)
         value, _ = decoder.raw_decode(body, start)
         return JsonSniff("array", value, False)
-    except (ValueError, RecursionError):
+    except RecursionError:  # JSON, only nested too deep to look at: still not plain text
+        return JsonSniff("object" if body[0] == "{" else "array", None, False)
+    except ValueError:
         return None
 
 

@@ -1,0 +1,280 @@
+"""Importing many things at once: files, folders (recursive) and zips, each item's format detected from content.
+
+Native packs, foreign style/prompt files and images with generation metadata are told apart by their bytes, not
+their names. Each file (or batch of images) is its own transaction; a file that fails is reported with its reason
+and the rest of the run goes on. Zips are read member by member, never extracted.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from promptlib.errors import FormatError, PromptlibError, UnsafeInputError
+from promptlib.limits import MAX_IMAGE_BYTES, MAX_JSON_BYTES
+
+if TYPE_CHECKING:
+    from promptlib.library import Library
+    from promptlib.recipe import Recipe
+
+Progress = Callable[[int], None]
+
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"RIFF")  # PNG, JPEG, WEBP (RIFF....WEBP)
+ZIP_MAGIC = b"PK\x03\x04"
+MAX_ZIP_MEMBERS = 100_000
+MAX_ZIP_TOTAL = 4 * 1024 * 1024 * 1024
+MAX_ZIP_RATIO = 200
+IMAGE_BATCH = 256
+
+
+@dataclass
+class ImportSummary:
+    """What a run did, in the shape ``promptlib import --json`` prints."""
+
+    imported: int = 0
+    duplicates: int = 0
+    styles_imported: int = 0
+    styles_duplicates: int = 0
+    images_imported: int = 0
+    files: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+
+    def fail(self, path: str, reason: object) -> None:
+        self.failed.append({"path": path, "reason": " ".join(str(reason).split())})
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "failed": self.failed,
+            "ids": self.ids,
+            "styles_imported": self.styles_imported,
+            "styles_duplicates": self.styles_duplicates,
+            "images_imported": self.images_imported,
+            "files": self.files,
+            "warnings": self.warnings,
+        }
+
+
+@dataclass
+class ImageItem:
+    """An image to import: where it came from, its bytes, and the recipes its metadata holds."""
+
+    path: str
+    data: bytes
+    recipes: list[Recipe]
+    width: int
+    height: int
+    format: str
+    link: Path | None = None  # the original file, when imported with --link
+
+
+def is_image(head: bytes) -> bool:
+    return head.startswith(IMAGE_MAGIC[:2]) or (head.startswith(b"RIFF") and head[8:12] == b"WEBP")
+
+
+def read_image_item(data: bytes, *, path: str, link: Path | None = None) -> ImageItem:
+    """Probe an image and read its generation metadata; raises FormatError / UnsafeInputError."""
+    from promptlib.metadata import read_image
+
+    meta = read_image(data, name=path)
+    return ImageItem(
+        path=path,
+        data=data,
+        recipes=list(meta.recipes),
+        width=meta.width,
+        height=meta.height,
+        format=meta.format,
+        link=link,
+    )
+
+
+def looks_binary(data: bytes) -> bool:
+    """True for bytes no style/prompt format can be: NULs early on (UTF-16 text, which has a BOM, excepted)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    return b"\x00" in data[:8192]
+
+
+def _walk(root: Path, *, skip: Path) -> Iterator[Path]:
+    """Files under a folder, sorted; hidden names, symlinked folders and the library itself skipped."""
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        if Path(folder).resolve() == skip:
+            dirs[:] = []
+            continue
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (Path(folder) / d).resolve() != skip)
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield Path(folder) / name
+
+
+def _peek(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(8192)
+
+
+class Importer:
+    """One import run over many paths."""
+
+    def __init__(
+        self,
+        lib: Library,
+        *,
+        fmt: str | None = None,
+        pack: str | None = None,
+        link: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
+        self.lib = lib
+        self.fmt = fmt
+        self.pack = pack
+        self.link = link
+        self.progress = progress or (lambda _n: None)
+        self.summary = ImportSummary()
+        self._images: list[ImageItem] = []
+
+    def run(self, paths: list[Path]) -> ImportSummary:
+        for path in paths:
+            if not path.exists() and not path.is_symlink():
+                self.summary.fail(str(path), "no such file or folder")
+            elif path.is_dir():
+                self._folder(path)
+            else:
+                self._file(path)
+        self._flush_images()
+        return self.summary
+
+    def _folder(self, folder: Path) -> None:
+        if (folder / "pack.json").is_file() and self.fmt in (None, "promptlib-pack"):
+            self._guard(str(folder), lambda: self._report(self.lib.import_pack(folder)))
+            return
+        for path in _walk(folder, skip=self.lib.path.resolve()):
+            self._file(path)
+
+    def _file(self, path: Path) -> None:
+        try:
+            size = path.stat().st_size
+            with path.open("rb") as handle:
+                head = handle.read(16)
+        except OSError as exc:
+            self.summary.fail(str(path), exc.strerror or exc)
+            return
+        if head.startswith(ZIP_MAGIC) and self.fmt in (None, "promptlib-pack", "zip"):
+            self._zip(path)
+        elif is_image(head):
+            if size > MAX_IMAGE_BYTES:
+                self.summary.fail(str(path), f"image is larger than {MAX_IMAGE_BYTES:,} bytes")
+                return
+            data = path.read_bytes()
+            self._guard(str(path), lambda: self._add_image(data, str(path), path if self.link else None))
+        elif size > MAX_JSON_BYTES:
+            self.summary.fail(str(path), f"larger than {MAX_JSON_BYTES:,} bytes")
+        elif looks_binary(head + _peek(path)):
+            self.summary.fail(str(path), "a binary file that is not a PNG, JPEG or WEBP image, a zip or a text format")
+        else:
+            self._guard(str(path), lambda: self._report(self.lib.import_path(path, fmt=self.fmt, pack=self.pack)))
+
+    def _zip(self, path: Path) -> None:
+        try:
+            archive = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            self.summary.fail(str(path), f"not a readable zip ({exc})")
+            return
+        with archive:
+            infos = archive.infolist()
+            if any(i.filename.rsplit("/", 1)[-1] == "pack.json" for i in infos):
+                archive.close()
+                self._guard(str(path), lambda: self._report(self.lib.import_pack(path)))
+                return
+            if len(infos) > MAX_ZIP_MEMBERS:
+                self.summary.fail(str(path), f"{len(infos):,} members is too many")
+                return
+            total = 0
+            for info in infos:
+                where = f"{path}!{info.filename}"
+                if info.is_dir():
+                    continue
+                try:
+                    data = self._member(archive, info)
+                    total += len(data)
+                    if total > MAX_ZIP_TOTAL:
+                        raise UnsafeInputError(f"the zip inflates past {MAX_ZIP_TOTAL:,} bytes")
+                except PromptlibError as exc:
+                    self.summary.fail(where, exc)
+                    continue
+                if is_image(data[:16]):
+                    self._guard(where, lambda d=data, w=where: self._add_image(d, w, None))  # type: ignore[misc]
+                else:
+                    self._guard(where, lambda d=data, w=where: self._foreign(d, w))  # type: ignore[misc]
+
+    @staticmethod
+    def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+        from promptlib.packs.native import safe_member_name
+
+        safe_member_name(info.filename)
+        if info.external_attr >> 28 == 0o12:
+            raise UnsafeInputError("a symlink inside the zip")
+        limit = MAX_IMAGE_BYTES
+        if info.file_size > limit:
+            raise UnsafeInputError(f"member is larger than {limit:,} bytes")
+        if info.compress_size and info.file_size / info.compress_size > MAX_ZIP_RATIO:
+            raise UnsafeInputError(f"member inflates {info.file_size // info.compress_size}x: refusing a zip bomb")
+        with archive.open(info) as handle:
+            data = handle.read(limit + 1)  # the header can lie: bound what is inflated
+        if len(data) > limit:
+            raise UnsafeInputError(f"member is larger than {limit:,} bytes")
+        return data
+
+    def _foreign(self, data: bytes, where: str) -> None:
+        if len(data) > MAX_JSON_BYTES:
+            raise UnsafeInputError(f"larger than {MAX_JSON_BYTES:,} bytes")
+        if looks_binary(data):
+            raise FormatError("a binary file that is not a PNG, JPEG or WEBP image, a zip or a text format")
+        self._report(self.lib.import_data(data, name=where, fmt=self.fmt, pack=self.pack))
+
+    def _guard(self, where: str, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except PromptlibError as exc:
+            self.summary.fail(where, exc)
+
+    def _report(self, report: Any) -> None:
+        s = self.summary
+        s.files += 1
+        s.imported += report.added
+        s.duplicates += report.skipped
+        s.styles_imported += report.styles_added
+        s.styles_duplicates += report.styles_skipped
+        s.images_imported += report.images_added
+        s.ids.extend(report.ids)
+        s.warnings.extend(report.errors)
+        self.progress(1)
+
+    def _add_image(self, data: bytes, where: str, link: Path | None) -> None:
+        item = read_image_item(data, path=where, link=link)
+        if not item.recipes:
+            self.summary.fail(where, "no generation metadata in this image")
+            return
+        self._images.append(item)
+        if len(self._images) >= IMAGE_BATCH:
+            self._flush_images()
+
+    def _flush_images(self) -> None:
+        if not self._images:
+            return
+        batch, self._images = self._images, []
+        try:
+            report = self.lib.import_images(batch, pack=self.pack)
+        except PromptlibError as exc:
+            for item in batch:
+                self.summary.fail(item.path, exc)
+            return
+        self._report(report)
+        self.summary.files += len(batch) - 1
+        self.progress(len(batch) - 1)

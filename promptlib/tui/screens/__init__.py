@@ -1,0 +1,1 @@
+"""The TUI's screens: the library browser and its modals."""

@@ -1,0 +1,1 @@
+"""The TUI's widgets: the virtual entry list, the search bar, the filter sidebar and the detail pane."""

@@ -1,0 +1,69 @@
+"""`import` over files, folders and zips: detection by content, one failure never stops the run."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from promptlib.library import Library
+from promptlib.seeds import seed_pack_path
+from tests.conftest import CliResult
+
+STYLES_CSV = 'name,prompt,negative_prompt\nnoir,"film noir {prompt}",color\n'
+
+
+def test_folders_are_walked_recursively_and_formats_detected_by_content(lib: Library, tmp_path: Path) -> None:
+    root = tmp_path / "stuff"
+    (root / "deep" / "deeper").mkdir(parents=True)
+    (root / "styles.txt").write_text(STYLES_CSV)
+    (root / "deep" / "prompts.weird").write_text('{"prompt": "a cat"}\n{"prompt": "a dog", "steps": 9}\n')
+    (root / "deep" / "deeper" / "list.csv").write_text('--prompt "a bird" --steps 12\nplain prompt line\n')
+    (root / ".hidden.jsonl").write_text('{"prompt": "secret"}\n')
+    (root / "notes.bin").write_bytes(b"\x00\x01garbage")
+    summary = lib.import_paths([root])
+    assert summary.imported == 4 and summary.styles_imported == 1
+    assert [f["path"] for f in summary.failed] == [str(root / "notes.bin")]
+    assert {e.prompt for e in lib.entries()} == {"a cat", "a dog", "a bird", "plain prompt line"}
+    again = lib.import_paths([root])
+    assert (again.imported, again.duplicates, again.styles_duplicates) == (0, 4, 1)
+
+
+def test_zips_are_read_member_by_member_and_unsafe_members_refused(lib: Library, tmp_path: Path) -> None:
+    archive = tmp_path / "mixed.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a/styles.csv", STYLES_CSV)
+        z.writestr("b/p.jsonl", '{"prompt": "zipped"}\n')
+        z.writestr("../escape.jsonl", '{"prompt": "escaped"}\n')
+        z.writestr("bomb.jsonl", b"\n" * 5_000_000)
+    summary = lib.import_paths([archive])
+    assert summary.imported == 1 and summary.styles_imported == 1
+    reasons = {f["path"].split("!")[-1]: f["reason"] for f in summary.failed}
+    assert "unsafe path" in reasons["../escape.jsonl"] and "zip bomb" in reasons["bomb.jsonl"]
+    assert not (tmp_path / "escape.jsonl").exists()
+
+
+def test_a_zipped_native_pack_is_imported_as_a_pack(lib: Library, tmp_path: Path) -> None:
+    target = tmp_path / "seed.zip"
+    with zipfile.ZipFile(target, "w") as z:
+        for path in seed_pack_path().rglob("*.json"):
+            z.write(path, "starter/" + path.relative_to(seed_pack_path()).as_posix())
+    summary = lib.import_paths([target])
+    assert summary.imported >= 200 and summary.failed == []
+    assert lib.stats()["packs"] == 1
+
+
+def test_import_json_shape_and_exit_code(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    (tmp_path / "ok.jsonl").write_text('{"prompt": "a cat"}\n')
+    (tmp_path / "bad.json").write_text('{"name": NaN}')
+    cli("init", "--empty")
+    result = cli("import", str(tmp_path / "ok.jsonl"), str(tmp_path / "bad.json"), str(tmp_path / "nope"), "--json")
+    data = json.loads(result.out)
+    assert set(data) >= {"imported", "duplicates", "failed", "ids"}
+    assert data["imported"] == 1 and len(data["ids"]) == 1
+    assert {f["path"] for f in data["failed"]} == {str(tmp_path / "bad.json"), str(tmp_path / "nope")}
+    assert all("\n" not in f["reason"] for f in data["failed"])
+    assert result.code == 0
+    only_bad = cli("import", str(tmp_path / "nope"))
+    assert only_bad.code == 1 and "no such file" in only_bad.err
