@@ -9,7 +9,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from promptlib.library import Library
 from tests.test_image_import import a1111_png

@@ -69,7 +69,7 @@ def test_deeply_nested_json_is_refused_not_read_as_prompt_lines() -> None:
     # JSON too deep to decode is still JSON, never "a list of prompts": reading it names the problem.
     for data in (_nested(200_000), b'{"a":' * 200_000):
         assert detect_format(data) != "prompts_from_file"
-        with pytest.raises(FormatError, match="deep.json"):
+        with pytest.raises(FormatError, match=r"deep\.json"):
             read_any(data, source="deep.json")
 
 
