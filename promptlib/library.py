@@ -244,12 +244,20 @@ class Library:
         """Entries for `ids` in order; missing ids are left out."""
         return queries.load_entries(self.db.conn, ids, with_renders=with_renders)
 
-    def count(self, query: str = "") -> int:
-        """How many entries match `query` (all entries when empty)."""
-        if not query.strip():
-            return int(self.db.execute("SELECT count(*) FROM prompts").fetchone()[0])
+    def count(self, query: str = "", *, limit: int | None = None) -> int:
+        """How many entries match `query` (all entries when empty), counting at most `limit` when given."""
         with self.db._lock:
-            return lexical.count(self.db.conn, dsl.parse(query))
+            if not query.strip() and limit is None:
+                return int(self.db.conn.execute("SELECT count(*) FROM prompts").fetchone()[0])
+            return lexical.count(self.db.conn, dsl.parse(query), limit=limit)
+
+    def reachable(self, query: str = "") -> int:
+        """How many entries `entries(query=...)` can page through: all matches of a filter-only query; for a
+        ranked text query at most the ranking window (see `promptlib.search.lexical`)."""
+        parsed = dsl.parse(query)
+        limit = lexical.DEFAULT_WINDOW if parsed.positive_text else None
+        with self.db._lock:
+            return lexical.count(self.db.conn, parsed, limit=limit)
 
     def edit(
         self,

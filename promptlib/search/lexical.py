@@ -259,23 +259,30 @@ def _order_ids(conn: sqlite3.Connection, ids: list[int], sort: str) -> list[int]
     return order
 
 
-def count(conn: sqlite3.Connection, query: Query) -> int:
-    """How many prompts match a parsed query (exact; no ranking, so cheaper than a search)."""
+def count(conn: sqlite3.Connection, query: Query, *, limit: int | None = None) -> int:
+    """How many prompts match a parsed query, up to `limit` when given (no ranking: cheaper than a search)."""
     params: list[Any] = []
-    conditions = [filters_sql(conn, query.filters, params).replace("{id}", "p.id")] if query.filters else []
+    where = filters_sql(conn, query.filters, params) if query.filters else ""
     match = fts_match(query)
-    if match is not None:
-        conditions.append(f"p.id IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?)")
-        params.append(match)
+    if match is not None:  # drive from the index, so a limit stops the scan early
+        where = where.replace("{id}", f"{FTS_TABLE}.rowid")
+        joins = f" JOIN prompts p ON p.id = {FTS_TABLE}.rowid" if "p." in where else ""
+        joins += f" LEFT JOIN recipes r ON r.prompt_id = {FTS_TABLE}.rowid" if "r." in where else ""
+        sql = f"SELECT 1 FROM {FTS_TABLE}{joins} WHERE {FTS_TABLE} MATCH ?" + (f" AND {where}" if where else "")
+        params.insert(0, match)
     else:
+        conditions = [where.replace("{id}", "p.id")] if where else []
         negative = fts_negative(query)
         if negative:
             conditions.append(f"p.id NOT IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?)")
             params.append(negative)
-    sql = "SELECT count(*) FROM prompts p LEFT JOIN recipes r ON r.prompt_id = p.id"
-    if conditions:
-        sql += " WHERE " + " AND ".join(conditions)
+        sql = "SELECT 1 FROM prompts p LEFT JOIN recipes r ON r.prompt_id = p.id"
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
     try:
-        return int(conn.execute(sql, params).fetchone()[0])
+        return int(conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
     except sqlite3.OperationalError as exc:
         raise QueryError(f"search failed: {exc}") from exc

@@ -77,3 +77,27 @@ def measure_keystroke_to_results(
             )
 
     return asyncio.run(run())
+
+
+def measure_page_down(
+    library_path: str | os.PathLike[str], *, presses: int = 20, timeout: float = 120.0
+) -> list[float]:
+    """Seconds from each page-down key press until every row then on screen is loaded (not a placeholder)."""
+
+    async def run() -> list[float]:
+        app = PromptlibApp(library_path)
+        async with app.run_test(size=SIZE) as pilot:
+            entries = app.library_screen.entry_list
+            await _wait(lambda: entries.first_rows_at is not None, timeout=timeout)
+            entries.focus()
+            samples = []
+            for _ in range(presses):
+                started = time.perf_counter()
+                await pilot.press("pagedown")
+                first = int(entries.scroll_y)
+                await _wait(lambda f=first: not entries.cache.missing(f, f + 30), timeout=timeout)
+                await pilot.pause()
+                samples.append(time.perf_counter() - started)
+            return samples
+
+    return asyncio.run(run())

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from promptlib.tui.access import LibraryAccess
 
 SORTS = ("new", "old", "rating", "title", "score")
-SEARCH_DEBOUNCE_S = 0.15
+SEARCH_DEBOUNCE_S = 0.05
 DETAIL_DEBOUNCE_S = 0.05
 UNDO_LIMIT = 100
 RENDER_UNAVAILABLE = "rendering needs the ML extra and a GPU renderer (not available yet)"
@@ -156,7 +156,7 @@ class LibraryScreen(Screen[None]):
         started = time.perf_counter()
         try:
             with self.access.use() as lib:
-                total = lib.count(query)
+                total = lib.reachable(query)
             if worker.is_cancelled:
                 return
             with self.access.use() as lib:
