@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from promptlib.library import Library
 from promptlib.tui.app import PromptlibApp
 from promptlib.tui.screens.help import KeysHelpScreen, QueryHelpScreen
@@ -40,7 +42,13 @@ async def test_typing_in_search_filters_the_list(app: PromptlibApp) -> None:
         assert "1 entry" in screen_text(pilot)
 
 
-async def test_malformed_query_shows_the_error_and_keeps_the_list(app: PromptlibApp) -> None:
+async def test_malformed_query_shows_the_error_and_keeps_the_list(
+    app: PromptlibApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import promptlib.tui.screens.library as library_screen
+
+    # Typing is slower than the debounce under the test driver; only the finished query should run.
+    monkeypatch.setattr(library_screen, "SEARCH_DEBOUNCE_S", 1.0)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("slash", *"steps:abc")
