@@ -18,6 +18,7 @@ from promptlib.recipe import Recipe
 
 # Detection order: readers that key on their own markers come before the shared "parameters"/"prompt" chunks.
 READERS: tuple[str, ...] = (
+    "promptlib_chunk",
     "invokeai",
     "swarmui",
     "fooocus",

@@ -122,6 +122,7 @@ def test_read_metadata_on_prebuilt_chunks() -> None:
     meta = read_metadata(ImageChunks("x", "PNG", 8, 8, text={"parameters": INFOTEXT}))
     assert meta.recipes[0].prompt == "a cat"
     assert set(READERS) == {
+        "promptlib_chunk",
         "invokeai",
         "swarmui",
         "fooocus",

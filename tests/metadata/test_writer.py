@@ -39,9 +39,13 @@ def _png() -> bytes:
 def test_embedded_png_reads_back_through_the_a1111_reader_and_keeps_its_pixels() -> None:
     original = _png()
     tagged = embed_recipe(original, RECIPE)
-    meta = read_image(tagged)
-    assert meta.generator == "a1111"
-    got = meta.recipes[0]
+    assert read_image(tagged).recipes[0].model_copy(update={"generator": None, "raw": None}) == RECIPE
+    from promptlib.metadata import read_metadata
+    from promptlib.metadata.a1111 import read as read_a1111
+
+    meta = read_metadata(read_image(tagged).chunks)
+    assert meta.generator == "promptlib"
+    got = read_a1111(meta.chunks)[0]  # what A1111 and other tools see
     assert got.negative_prompt == "people, text"
     assert got.prompt == "a lighthouse, (fog:1.2)\nsecond line <lora:detail:0.6>"  # A1111 keeps LoRAs as prompt tags
     assert (got.sampler, got.schedule, got.steps, got.cfg_scale, got.seed) == ("DPM++ 2M", "karras", 30, 6.5, 123456789)
