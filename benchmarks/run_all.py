@@ -11,6 +11,9 @@ BENCHMARKS = [
     ["bench_cold_start.py"],
     ["bench_import.py", "--count", "200000", "--json"],
     ["bench_search.py"],
+    ["bench_images.py"],
+    ["bench_formats.py"],
+    ["bench_tui.py"],
 ]
 
 if __name__ == "__main__":
