@@ -41,13 +41,11 @@ class LoraRef(BaseModel):
     hash: str | None = None
 
 
-class Recipe(BaseModel):
-    """A complete, serialisable description of one generation."""
+class GenerationParams(BaseModel):
+    """The typed generation parameters: one definition for recipes, pack entries and the store's columns."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
-    prompt: str = ""
-    negative_prompt: str = ""
     model: str | None = None
     model_hash: str | None = None
     vae: str | None = None
@@ -62,14 +60,23 @@ class Recipe(BaseModel):
     loras: tuple[LoraRef, ...] = ()
     # Everything else the source recorded (denoising strength, hires fix, refiner, ...), JSON-safe.
     extra: dict[str, Any] = Field(default_factory=dict)
-    # The generator that wrote it ("a1111", "comfyui", ...) and its raw metadata text, kept verbatim.
-    generator: str | None = None
-    raw: str | None = None
 
     @field_validator("sampler", mode="before")
     @classmethod
     def _strip_sampler(cls, value: object) -> object:
         return value.strip() or None if isinstance(value, str) else value
+
+
+class Recipe(GenerationParams):
+    """A complete, serialisable description of one generation: the prompt pair plus its parameters."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str = ""
+    negative_prompt: str = ""
+    # The generator that wrote it ("a1111", "comfyui", ...) and its raw metadata text, kept verbatim.
+    generator: str | None = None
+    raw: str | None = None
 
     def params(self) -> dict[str, Any]:
         """The typed generation parameters, keyed by `PARAM_FIELDS` (LoRAs as plain dicts)."""

@@ -8,12 +8,12 @@ docs/pack-format.md describes it for people.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from promptlib.limits import MAX_PROMPT_CHARS, MAX_TAG_CHARS, MAX_TAGS_PER_ENTRY, MAX_TITLE_CHARS
-from promptlib.recipe import LoraRef
+from promptlib.recipe import GenerationParams
 
 SCHEMA_ID = "promptlib-pack/1"
 MANIFEST_NAME = "pack.json"
@@ -23,22 +23,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class PackParams(_Strict):
-    """Recommended generation parameters; the field names are the recipe's."""
+class PackParams(GenerationParams):
+    """Recommended generation parameters; the fields are the recipe's (`promptlib.recipe.GenerationParams`)."""
 
-    model: str | None = None
-    model_hash: str | None = None
-    vae: str | None = None
-    sampler: str | None = None
-    schedule: str | None = None
-    steps: int | None = Field(default=None, ge=1, le=10_000)
-    cfg_scale: float | None = Field(default=None, ge=0.0, le=100.0)
-    seed: int | None = Field(default=None, ge=0, le=2**64 - 1)
-    width: int | None = Field(default=None, ge=8, le=16_384)
-    height: int | None = Field(default=None, ge=8, le=16_384)
-    clip_skip: int | None = Field(default=None, ge=1, le=24)
-    loras: list[LoraRef] = Field(default_factory=list)
-    extra: dict[str, Any] = Field(default_factory=dict)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class PackImage(_Strict):
