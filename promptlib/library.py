@@ -31,7 +31,7 @@ from promptlib.store import migrate, queries
 from promptlib.store.bulk import NewEntry, insert_entries
 from promptlib.store.db import Database, sql_datetime
 from promptlib.store.files import ImageStore
-from promptlib.store.tags import clean_tags, drop_unused_tags, get_tags, set_tags, tag_ids
+from promptlib.store.tags import clean_tags, drop_unused_tags, get_tags, set_tags
 
 Progress = Callable[[int], None]
 _UNSET: Any = object()
@@ -897,7 +897,3 @@ class Library:
         """Rebuild the FTS5 index from the prompts table."""
         with self.db.write() as conn:
             conn.execute("INSERT INTO prompts_fts(prompts_fts) VALUES ('rebuild')")
-
-    def ensure_tags(self, names: Iterable[str]) -> None:
-        with self.db.write() as conn:
-            tag_ids(conn, clean_tags(names))
