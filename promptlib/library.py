@@ -31,6 +31,7 @@ from promptlib.store import migrate, queries
 from promptlib.store.bulk import NewEntry, insert_entries
 from promptlib.store.db import Database, sql_datetime
 from promptlib.store.files import ImageStore
+from promptlib.store.renders import NewRender, insert_render
 from promptlib.store.tags import clean_tags, drop_unused_tags, get_tags, set_tags
 
 Progress = Callable[[int], None]
@@ -597,7 +598,7 @@ class Library:
         if created:
             self.images.sync_all()
         news: list[NewEntry] = []
-        owners: list[tuple[int, int]] = []  # (index in placed, index in news)
+        owners: list[tuple[int, Recipe]] = []  # (index in placed, the recipe read from the image) per new entry
         for n, (item, _sha, _path, _linked) in enumerate(placed):
             for recipe in item.recipes:
                 try:
@@ -613,36 +614,26 @@ class Library:
                 except ValidationError as exc:
                     report.errors.append(f"{item.path}: {exc}")
                     continue
-                owners.append((n, len(news) - 1))
-        now = sql_datetime(datetime.now(UTC))
+                owners.append((n, recipe))
         with self.db.write() as conn:
             pack_id = self._pack_id(conn, pack) if pack else None
             result = insert_entries(conn, news, pack_id=pack_id, bulk=len(news) > 50)
             report.added, report.skipped, report.ids = len(result.ids), result.skipped, result.ids
-            for n, k in owners:
+            for (n, recipe), entry_id in zip(owners, result.all_ids, strict=True):
                 item, sha, path, linked = placed[n]
-                recipe = item.recipes[0] if len(item.recipes) == 1 else news[k].recipe
-                cur = conn.execute(
-                    "INSERT INTO renders(prompt_id, image_sha256, image_path, linked, width, height, file_size,"
-                    " format, kind, recipe, environment, timings, created_at)"
-                    " SELECT ?,?,?,?,?,?,?,?,'import',?,'{}','{}',? WHERE NOT EXISTS"
-                    " (SELECT 1 FROM renders WHERE prompt_id = ? AND image_sha256 = ?)",
-                    (
-                        result.all_ids[k],
-                        sha,
-                        path,
-                        int(linked),
-                        item.width,
-                        item.height,
-                        len(item.data),
-                        item.format,
-                        recipe.model_dump_json() if recipe is not None else "{}",
-                        now,
-                        result.all_ids[k],
-                        sha,
-                    ),
+                render = NewRender(
+                    prompt_id=entry_id,
+                    image_sha256=sha,
+                    image_path=path,
+                    linked=linked,
+                    width=item.width,
+                    height=item.height,
+                    file_size=len(item.data),
+                    format=item.format,
+                    kind="import",
+                    recipe=recipe,  # the full recipe as read, raw metadata text included
                 )
-                report.images_added += cur.rowcount
+                report.images_added += insert_render(conn, render, skip_existing=True) is not None
         return report
 
     def import_pack(self, path: str | os.PathLike[str], *, progress: Progress | None = None) -> ImportReport:
@@ -808,28 +799,23 @@ class Library:
 
         info = probe_image(data)
         stored = self.images.put(data, ext=info.extension)
-        now = sql_datetime(datetime.now(UTC))
+        new = NewRender(
+            prompt_id=entry_id,
+            image_sha256=stored.sha256,
+            image_path=stored.relpath,
+            width=info.width,
+            height=info.height,
+            file_size=stored.size,
+            format=info.format,
+            kind=kind,
+            recipe=recipe,
+            environment=environment or {},
+            timings=timings or {},
+        )
         with self.db.write() as conn:
             self._require(conn, [entry_id])
-            cur = conn.execute(
-                "INSERT INTO renders(prompt_id, image_sha256, image_path, linked, width, height, file_size, format,"
-                " kind, recipe, environment, timings, created_at) VALUES (?,?,?,0,?,?,?,?,?,?,?,?,?)",
-                (
-                    entry_id,
-                    stored.sha256,
-                    stored.relpath,
-                    info.width,
-                    info.height,
-                    stored.size,
-                    info.format,
-                    kind,
-                    recipe.model_dump_json() if recipe else "{}",
-                    json.dumps(environment or {}),
-                    json.dumps(timings or {}),
-                    now,
-                ),
-            )
-            render_id = int(cur.lastrowid or 0)
+            render_id = insert_render(conn, new)
+        assert render_id is not None
         render = queries.load_render(self.db.conn, render_id)
         assert render is not None
         return render
