@@ -10,20 +10,20 @@ Every method raises promptlib's own errors (`promptlib.errors`) with one-line me
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError as PydanticValidationError
 
 from promptlib import config as cfg
 from promptlib.entries import Entry, ImportReport, RenderInfo, SearchHit, StyleInfo
 from promptlib.errors import LibraryError, NotFoundError, ValidationError
+from promptlib.ingest import ingest_entries, ingest_images
 from promptlib.limits import MAX_NOTES_CHARS, MAX_PROMPT_CHARS, MAX_TITLE_CHARS
 from promptlib.recipe import PARAM_FIELDS, Recipe, canonical_sampler
 from promptlib.search import dsl, lexical
@@ -33,6 +33,9 @@ from promptlib.store.db import Database, sql_datetime
 from promptlib.store.files import ImageStore
 from promptlib.store.renders import NewRender, insert_render
 from promptlib.store.tags import clean_tags, drop_unused_tags, get_tags, set_tags
+
+if TYPE_CHECKING:
+    from promptlib.importing import ImageItem, ImportSummary
 
 Progress = Callable[[int], None]
 _UNSET: Any = object()
@@ -229,7 +232,7 @@ class Library:
         """Insert many validated entries in one transaction, skipping ones already present (idempotent)."""
         report = ImportReport(pack=pack)
         with self.db.write() as conn:
-            pack_id = self._pack_id(conn, pack) if pack else None
+            pack_id = self.ensure_pack(conn, pack) if pack else None
             result = insert_entries(conn, entries, pack_id=pack_id, progress=progress, bulk=True)
         report.added, report.skipped, report.ids = len(result.ids), result.skipped, result.ids
         return report
@@ -497,7 +500,7 @@ class Library:
 
     # --- packs --------------------------------------------------------------------------------------------------
 
-    def _pack_id(self, conn: sqlite3.Connection, name: str, **fields: Any) -> int:
+    def ensure_pack(self, conn: sqlite3.Connection, name: str, **fields: Any) -> int:
         now = sql_datetime(datetime.now(UTC))
         conn.execute(
             "INSERT OR IGNORE INTO packs(name, version, description, imported_at) VALUES (?, '', '', ?)",
@@ -551,7 +554,8 @@ class Library:
 
         short = name.rsplit("/", 1)[-1].rsplit("!", 1)[-1]
         found, part, warnings = read_any(data, source=short, fmt=fmt, filename=short)
-        report = self._import_entries(
+        report = ingest_entries(
+            self,
             part.entries,
             part.styles,
             pack_name=pack or Path(short).stem or "imported",
@@ -571,70 +575,16 @@ class Library:
         pack: str | None = None,
         link: bool = False,
         progress: Progress | None = None,
-    ) -> Any:
+    ) -> ImportSummary:
         """Import files, folders (recursively) and zips; returns an `ImportSummary`. Never raises for one bad
         file: it is listed in ``summary.failed`` with its reason and the rest is imported."""
         from promptlib.importing import Importer
 
         return Importer(self, fmt=fmt, pack=pack, link=link, progress=progress).run([Path(p) for p in paths])
 
-    def import_images(self, items: Sequence[Any], *, pack: str | None = None) -> ImportReport:
-        """Store images with the recipes read from their metadata: files first (one sync per batch),
-        then one transaction adding an entry per recipe (duplicates skipped) and the image as its render."""
-        from promptlib.images import FORMATS
-        from promptlib.store.files import sha256_bytes
-
-        report = ImportReport(pack=pack)
-        placed: list[tuple[Any, str, str, bool]] = []  # item, sha256, path, linked
-        created: list[str] = []
-        for item in items:
-            if item.link is not None:
-                placed.append((item, sha256_bytes(item.data), str(item.link.resolve()), True))
-                continue
-            stored = self.images.put(item.data, ext=FORMATS.get(item.format, "png"), sync=False)
-            if stored.created:
-                created.append(stored.relpath)
-            placed.append((item, stored.sha256, stored.relpath, False))
-        if created:
-            self.images.sync_all()
-        news: list[NewEntry] = []
-        owners: list[tuple[int, Recipe]] = []  # (index in placed, the recipe read from the image) per new entry
-        for n, (item, _sha, _path, _linked) in enumerate(placed):
-            for recipe in item.recipes:
-                try:
-                    news.append(
-                        self.prepare_entry(
-                            recipe.prompt,
-                            negative_prompt=recipe.negative_prompt,
-                            title=Path(item.path.rsplit("!", 1)[-1]).stem,
-                            params=recipe,
-                            source={"format": "image", "generator": recipe.generator, "path": item.path},
-                        )
-                    )
-                except ValidationError as exc:
-                    report.errors.append(f"{item.path}: {exc}")
-                    continue
-                owners.append((n, recipe))
-        with self.db.write() as conn:
-            pack_id = self._pack_id(conn, pack) if pack else None
-            result = insert_entries(conn, news, pack_id=pack_id, bulk=len(news) > 50)
-            report.added, report.skipped, report.ids = len(result.ids), result.skipped, result.ids
-            for (n, recipe), entry_id in zip(owners, result.all_ids, strict=True):
-                item, sha, path, linked = placed[n]
-                render = NewRender(
-                    prompt_id=entry_id,
-                    image_sha256=sha,
-                    image_path=path,
-                    linked=linked,
-                    width=item.width,
-                    height=item.height,
-                    file_size=len(item.data),
-                    format=item.format,
-                    kind="import",
-                    recipe=recipe,  # the full recipe as read, raw metadata text included
-                )
-                report.images_added += insert_render(conn, render, skip_existing=True) is not None
-        return report
+    def import_images(self, items: Sequence[ImageItem], *, pack: str | None = None) -> ImportReport:
+        """Store images with the recipes read from their metadata (see `promptlib.ingest.ingest_images`)."""
+        return ingest_images(self, items, pack=pack)
 
     def import_pack(self, path: str | os.PathLike[str], *, progress: Progress | None = None) -> ImportReport:
         """Import a native pack (folder or .zip). Idempotent; bad entries are reported and skipped."""
@@ -646,7 +596,8 @@ class Library:
         with PackSource(source_path) as source:
             loaded = load_pack(source)
             m = loaded.manifest
-            report = self._import_entries(
+            report = ingest_entries(
+                self,
                 loaded.entries,
                 loaded.styles,
                 pack_name=m.name,
@@ -666,82 +617,6 @@ class Library:
             report.errors[:0] = loaded.errors
         report.format = "promptlib-pack"
         return report
-
-    def _import_entries(
-        self,
-        items: Sequence[Any],
-        styles: Sequence[Any],
-        *,
-        pack_name: str,
-        pack_fields: dict[str, Any],
-        source: dict[str, Any],
-        progress: Progress | None,
-        images: Any = None,
-    ) -> ImportReport:
-        """Validate pack entries, insert them and their styles in one transaction, then store their images."""
-        from promptlib.packs.native import iter_images
-
-        report = ImportReport(pack=pack_name)
-        news: list[tuple[NewEntry, Any]] = []
-        for n, item in enumerate(items):
-            try:
-                new = self.prepare_entry(
-                    item.prompt,
-                    negative_prompt=item.negative_prompt,
-                    title=item.title or "",
-                    notes=item.notes,
-                    tags=item.tags,
-                    params=item.params.model_dump(exclude_defaults=True) or None,
-                    rating=item.rating,
-                    favourite=item.favourite,
-                    source=source,
-                )
-            except ValidationError as exc:
-                report.errors.append(f"entry {n + 1}: {exc}")
-                continue
-            news.append((new, item))
-        with self.db.write() as conn:
-            pack_id = self._pack_id(conn, pack_name, **pack_fields)
-            result = insert_entries(conn, [n for n, _ in news], pack_id=pack_id, progress=progress, bulk=True)
-            report.added, report.skipped, report.ids = len(result.ids), result.skipped, result.ids
-            report.styles_added, report.styles_skipped = self._insert_styles(conn, styles, pack_id)
-        if images is None:
-            return report
-        # Images: files first, then their rows (one transaction per image).
-        for (new, item), entry_id in zip(news, result.all_ids, strict=True):
-            try:
-                for digest, data in iter_images(images, item):
-                    if self._has_image(entry_id, digest):
-                        continue
-                    self.add_image(entry_id, data, recipe=new.recipe, kind="import")
-                    report.images_added += 1
-            except (LibraryError, ValidationError) as exc:
-                report.errors.append(str(exc))
-        return report
-
-    def _insert_styles(self, conn: sqlite3.Connection, styles: Sequence[Any], pack_id: int | None) -> tuple[int, int]:
-        added = skipped = 0
-        now = sql_datetime(datetime.now(UTC))
-        for style in styles:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO styles(name, prompt, negative_prompt, notes, tags, pack_id, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    style.name.strip(),
-                    style.prompt,
-                    style.negative_prompt,
-                    style.notes,
-                    json.dumps(clean_tags(style.tags)),
-                    pack_id,
-                    now,
-                    now,
-                ),
-            )
-            if cur.rowcount:
-                added += 1
-            else:
-                skipped += 1
-        return added, skipped
 
     def export(
         self,
@@ -820,7 +695,7 @@ class Library:
         assert render is not None
         return render
 
-    def _has_image(self, entry_id: int, sha256: str) -> bool:
+    def has_image(self, entry_id: int, sha256: str) -> bool:
         row = self.db.execute(
             "SELECT 1 FROM renders WHERE prompt_id = ? AND image_sha256 = ?", (entry_id, sha256)
         ).fetchone()

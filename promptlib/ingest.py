@@ -1,0 +1,162 @@
+"""Writing what importers read into the library: validated entries, styles and images, files first, then rows.
+
+`Library.import_*` and the `Importer` call these; each call is one write transaction (images: one per batch).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from promptlib.entries import ImportReport
+from promptlib.errors import LibraryError, ValidationError
+from promptlib.recipe import Recipe
+from promptlib.store.bulk import NewEntry, insert_entries
+from promptlib.store.db import sql_datetime
+from promptlib.store.renders import NewRender, insert_render
+from promptlib.store.tags import clean_tags
+
+if TYPE_CHECKING:
+    from promptlib.importing import ImageItem
+    from promptlib.library import Library, Progress
+
+
+def ingest_entries(
+    lib: Library,
+    items: Sequence[Any],
+    styles: Sequence[Any],
+    *,
+    pack_name: str,
+    pack_fields: dict[str, Any],
+    source: dict[str, Any],
+    progress: Progress | None,
+    images: Any = None,
+) -> ImportReport:
+    """Validate pack entries, insert them and their styles in one transaction, then store their images."""
+    from promptlib.packs.native import iter_images
+
+    report = ImportReport(pack=pack_name)
+    news: list[tuple[NewEntry, Any]] = []
+    for n, item in enumerate(items):
+        try:
+            new = lib.prepare_entry(
+                item.prompt,
+                negative_prompt=item.negative_prompt,
+                title=item.title or "",
+                notes=item.notes,
+                tags=item.tags,
+                params=item.params.model_dump(exclude_defaults=True) or None,
+                rating=item.rating,
+                favourite=item.favourite,
+                source=source,
+            )
+        except ValidationError as exc:
+            report.errors.append(f"entry {n + 1}: {exc}")
+            continue
+        news.append((new, item))
+    with lib.db.write() as conn:
+        pack_id = lib.ensure_pack(conn, pack_name, **pack_fields)
+        result = insert_entries(conn, [n for n, _ in news], pack_id=pack_id, progress=progress, bulk=True)
+        report.added, report.skipped, report.ids = len(result.ids), result.skipped, result.ids
+        report.styles_added, report.styles_skipped = insert_styles(conn, styles, pack_id)
+    if images is None:
+        return report
+    # Images: files first, then their rows (one transaction per image).
+    for (new, item), entry_id in zip(news, result.all_ids, strict=True):
+        try:
+            for digest, data in iter_images(images, item):
+                if lib.has_image(entry_id, digest):
+                    continue
+                lib.add_image(entry_id, data, recipe=new.recipe, kind="import")
+                report.images_added += 1
+        except (LibraryError, ValidationError) as exc:
+            report.errors.append(str(exc))
+    return report
+
+
+def insert_styles(conn: sqlite3.Connection, styles: Sequence[Any], pack_id: int | None) -> tuple[int, int]:
+    added = skipped = 0
+    now = sql_datetime(datetime.now(UTC))
+    for style in styles:
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO styles(name, prompt, negative_prompt, notes, tags, pack_id, created_at,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                style.name.strip(),
+                style.prompt,
+                style.negative_prompt,
+                style.notes,
+                json.dumps(clean_tags(style.tags)),
+                pack_id,
+                now,
+                now,
+            ),
+        )
+        if cur.rowcount:
+            added += 1
+        else:
+            skipped += 1
+    return added, skipped
+
+
+def ingest_images(lib: Library, items: Sequence[ImageItem], *, pack: str | None = None) -> ImportReport:
+    """Store images with the recipes read from their metadata: files first (one sync per batch),
+    then one transaction adding an entry per recipe (duplicates skipped) and the image as its render."""
+    from promptlib.images import FORMATS
+    from promptlib.store.files import sha256_bytes
+
+    report = ImportReport(pack=pack)
+    placed: list[tuple[Any, str, str, bool]] = []  # item, sha256, path, linked
+    created: list[str] = []
+    for item in items:
+        if item.link is not None:
+            placed.append((item, sha256_bytes(item.data), str(item.link.resolve()), True))
+            continue
+        stored = lib.images.put(item.data, ext=FORMATS.get(item.format, "png"), sync=False)
+        if stored.created:
+            created.append(stored.relpath)
+        placed.append((item, stored.sha256, stored.relpath, False))
+    if created:
+        lib.images.sync_all()
+    news: list[NewEntry] = []
+    owners: list[tuple[int, Recipe]] = []  # (index in placed, the recipe read from the image) per new entry
+    for n, (item, _sha, _path, _linked) in enumerate(placed):
+        for recipe in item.recipes:
+            try:
+                news.append(
+                    lib.prepare_entry(
+                        recipe.prompt,
+                        negative_prompt=recipe.negative_prompt,
+                        title=Path(item.path.rsplit("!", 1)[-1]).stem,
+                        params=recipe,
+                        source={"format": "image", "generator": recipe.generator, "path": item.path},
+                    )
+                )
+            except ValidationError as exc:
+                report.errors.append(f"{item.path}: {exc}")
+                continue
+            owners.append((n, recipe))
+    with lib.db.write() as conn:
+        pack_id = lib.ensure_pack(conn, pack) if pack else None
+        result = insert_entries(conn, news, pack_id=pack_id, bulk=len(news) > 50)
+        report.added, report.skipped, report.ids = len(result.ids), result.skipped, result.ids
+        for (n, recipe), entry_id in zip(owners, result.all_ids, strict=True):
+            item, sha, path, linked = placed[n]
+            render = NewRender(
+                prompt_id=entry_id,
+                image_sha256=sha,
+                image_path=path,
+                linked=linked,
+                width=item.width,
+                height=item.height,
+                file_size=len(item.data),
+                format=item.format,
+                kind="import",
+                recipe=recipe,  # the full recipe as read, raw metadata text included
+            )
+            report.images_added += insert_render(conn, render, skip_existing=True) is not None
+    return report
