@@ -239,18 +239,19 @@ class Library:
 
     def get(self, entry_id: int) -> Entry:
         """The entry with this id; raises NotFoundError."""
-        found = queries.load_entries(self.db.conn, [entry_id])
+        found = self.get_many([entry_id])
         if not found:
             raise NotFoundError(f"no prompt with id {entry_id}")
         return found[0]
 
     def get_many(self, ids: Sequence[int], *, with_renders: bool = True) -> list[Entry]:
         """Entries for `ids` in order; missing ids are left out."""
-        return queries.load_entries(self.db.conn, ids, with_renders=with_renders)
+        with self.db.lock:
+            return queries.load_entries(self.db.conn, ids, with_renders=with_renders)
 
     def count(self, query: str = "", *, limit: int | None = None) -> int:
         """How many entries match `query` (all entries when empty), counting at most `limit` when given."""
-        with self.db._lock:
+        with self.db.lock:
             if not query.strip() and limit is None:
                 return int(self.db.conn.execute("SELECT count(*) FROM prompts").fetchone()[0])
             return lexical.count(self.db.conn, dsl.parse(query), limit=limit)
@@ -260,7 +261,7 @@ class Library:
         ranked text query at most the ranking window (see `promptlib.search.lexical`)."""
         parsed = dsl.parse(query)
         limit = lexical.DEFAULT_WINDOW if parsed.positive_text else None
-        with self.db._lock:
+        with self.db.lock:
             return lexical.count(self.db.conn, parsed, limit=limit)
 
     def edit(
@@ -366,13 +367,14 @@ class Library:
         """Entries in `sort` order, optionally restricted by a query's filters and words."""
         parsed = dsl.parse(query)
         sort = "score" if sort == "score" and parsed.positive_text else sort
-        result = lexical.search(self.db.conn, parsed, limit=limit, offset=offset, sort=sort)
-        return self.get_many([pid for pid, _ in result.hits], with_renders=False)
+        with self.db.lock:
+            result = lexical.search(self.db.conn, parsed, limit=limit, offset=offset, sort=sort)
+            return self.get_many([pid for pid, _ in result.hits], with_renders=False)
 
     def search(self, query: str, *, limit: int = 20, offset: int = 0, sort: str = "score") -> SearchResult:
         """Lexical search with the query DSL (see `promptlib.search.dsl`); raises QueryError for bad queries."""
         parsed = dsl.parse(query)
-        with self.db._lock:
+        with self.db.lock:
             result = lexical.search(self.db.conn, parsed, limit=limit, offset=offset, sort=sort)
             entries = {e.id: e for e in self.get_many([pid for pid, _ in result.hits])}
         hits = [SearchHit(entries[pid], score, {"lexical": score}) for pid, score in result.hits if pid in entries]
@@ -401,7 +403,8 @@ class Library:
 
     def tags(self, *, limit: int = 1000) -> list[tuple[str, int]]:
         """Tag names with how many entries carry them, most used first."""
-        return queries.top_counts(self.db.conn, "tags", limit=limit)
+        with self.db.lock:
+            return queries.top_counts(self.db.conn, "tags", limit=limit)
 
     def rate(self, ids: Iterable[int], rating: int | None) -> int:
         """Set (or with None clear) the 0-5 rating of entries; returns how many changed."""
@@ -427,11 +430,13 @@ class Library:
     # --- styles -------------------------------------------------------------------------------------------------
 
     def styles(self) -> list[StyleInfo]:
-        return queries.load_styles(self.db.conn)
+        with self.db.lock:
+            return queries.load_styles(self.db.conn)
 
     def style(self, name: str) -> StyleInfo:
         """The style called `name` (case-insensitive); raises NotFoundError."""
-        found = queries.load_styles(self.db.conn, name=name)
+        with self.db.lock:
+            found = queries.load_styles(self.db.conn, name=name)
         if not found:
             raise NotFoundError(f"no style named {name!r}")
         return found[0]
@@ -654,7 +659,8 @@ class Library:
 
     def entry_ids(self, query: str = "", *, sort: str = "old") -> list[int]:
         """Every entry id matching `query`, unranked and unbounded (for exports and batch operations)."""
-        result = lexical.search(self.db.conn, dsl.parse(query), limit=10**9, sort=sort, window=10**9)
+        with self.db.lock:
+            result = lexical.search(self.db.conn, dsl.parse(query), limit=10**9, sort=sort, window=10**9)
         return [pid for pid, _ in result.hits]
 
     # --- images and renders -------------------------------------------------------------------------------------
@@ -691,18 +697,16 @@ class Library:
             self._require(conn, [entry_id])
             render_id = insert_render(conn, new)
         assert render_id is not None
-        render = queries.load_render(self.db.conn, render_id)
-        assert render is not None
-        return render
+        return self.render(render_id)
 
     def has_image(self, entry_id: int, sha256: str) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM renders WHERE prompt_id = ? AND image_sha256 = ?", (entry_id, sha256)
-        ).fetchone()
-        return row is not None
+        """True when the entry already has a render with this image."""
+        rows = self.db.execute("SELECT 1 FROM renders WHERE prompt_id = ? AND image_sha256 = ?", (entry_id, sha256))
+        return bool(rows)
 
     def render(self, render_id: int) -> RenderInfo:
-        found = queries.load_render(self.db.conn, render_id)
+        with self.db.lock:
+            found = queries.load_render(self.db.conn, render_id)
         if found is None:
             raise NotFoundError(f"no render with id {render_id}")
         return found
@@ -714,9 +718,10 @@ class Library:
 
     def stats(self) -> dict[str, Any]:
         """Counts of everything, plus the most used tags, packs, samplers and models."""
-        out: dict[str, Any] = dict(queries.stats(self.db.conn))
-        for what in ("tags", "packs", "samplers", "models"):
-            out[f"top_{what}"] = dict(queries.top_counts(self.db.conn, what, limit=8))
+        with self.db.lock:
+            out: dict[str, Any] = dict(queries.stats(self.db.conn))
+            for what in ("tags", "packs", "samplers", "models"):
+                out[f"top_{what}"] = dict(queries.top_counts(self.db.conn, what, limit=8))
         out["library"] = str(self.path)
         out["schema"] = migrate.current_revision(self.db.conn)
         out["db_bytes"] = self.db_path.stat().st_size

@@ -75,7 +75,7 @@ def test_opening_an_old_library_backs_it_up_then_upgrades_it(tmp_path: Path) -> 
         assert lib.last_backup is not None and lib.last_backup.exists()
         assert migrate.current_revision(lib.db.conn) == migrate.HEAD_REVISION
         assert [h.entry.title for h in lib.search("old").hits] == ["old"]
-        assert lib.db.execute("SELECT value FROM library_meta WHERE key = 'library_id'").fetchone()[0]
+        assert lib.db.execute("SELECT value FROM library_meta WHERE key = 'library_id'")[0][0]
     backup = sqlite3.connect(lib.last_backup)
     assert backup.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001"
     assert backup.execute("SELECT prompt FROM prompts").fetchall() == [("an old prompt",)]

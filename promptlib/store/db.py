@@ -94,7 +94,8 @@ class Database:
         self.path = path
         self.readonly = readonly
         self.conn = connect(path, readonly=readonly)
-        self._lock = threading.RLock()
+        # One connection serves every thread of this process (the TUI's workers): reads and writes take turns.
+        self.lock = threading.RLock()
         self._engine: Engine | None = None
 
     def close(self) -> None:
@@ -103,16 +104,17 @@ class Database:
             self._engine = None
         self.conn.close()
 
-    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
-        with self._lock:
-            return self.conn.execute(sql, params)
+    def execute(self, sql: str, params: Any = ()) -> list[Any]:
+        """Run one statement and fetch its rows, holding the lock throughout."""
+        with self.lock:
+            return self.conn.execute(sql, params).fetchall()
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction on the shared connection (thread-safe within this process)."""
         if self.readonly:
             raise LibraryError(f"{self.path} is opened read-only")
-        with self._lock, immediate(self.conn) as conn:
+        with self.lock, immediate(self.conn) as conn:
             yield conn
 
     @property
@@ -140,5 +142,5 @@ class Database:
 
         if self.readonly:
             raise LibraryError(f"{self.path} is opened read-only")
-        with self._lock, Session(self.engine, expire_on_commit=False) as session, session.begin():
+        with self.lock, Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
