@@ -49,7 +49,7 @@ def ingest_entries(
                 title=item.title or "",
                 notes=item.notes,
                 tags=item.tags,
-                params=item.params.model_dump(exclude_defaults=True) or None,
+                params=item.params,  # validated with the pack: used as it is
                 rating=item.rating,
                 favourite=item.favourite,
                 source=source,
@@ -71,7 +71,12 @@ def ingest_entries(
             for digest, data in iter_images(images, item):
                 if lib.has_image(entry_id, digest):
                     continue
-                lib.add_image(entry_id, data, recipe=new.recipe, kind="import")
+                recipe = Recipe(
+                    prompt=new.prompt,
+                    negative_prompt=new.negative_prompt,
+                    **(new.params.model_dump() if new.params is not None else {}),
+                )
+                lib.add_image(entry_id, data, recipe=recipe, kind="import")
                 report.images_added += 1
         except (LibraryError, ValidationError) as exc:
             report.errors.append(str(exc))

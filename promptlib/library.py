@@ -25,7 +25,7 @@ from promptlib.entries import Entry, ImportReport, RenderInfo, SearchHit, StyleI
 from promptlib.errors import LibraryError, NotFoundError, ValidationError
 from promptlib.ingest import ingest_entries, ingest_images
 from promptlib.limits import MAX_NOTES_CHARS, MAX_PROMPT_CHARS, MAX_TITLE_CHARS
-from promptlib.recipe import PARAM_FIELDS, Recipe, canonical_sampler
+from promptlib.recipe import PARAM_FIELDS, GenerationParams, Recipe, canonical_sampler
 from promptlib.search import dsl, lexical
 from promptlib.store import migrate, queries
 from promptlib.store.bulk import NewEntry, insert_entries
@@ -61,13 +61,14 @@ def _check_text(label: str, value: str, limit: int, *, required: bool = False) -
     return value
 
 
-def make_recipe(params: Recipe | dict[str, Any] | None) -> Recipe | None:
-    """A Recipe (parameters only) from a params dict: recipe field names, unknown keys go to `extra`, sampler
-    names from any tool are canonicalised. Raises ValidationError naming the bad field."""
+def make_params(params: GenerationParams | dict[str, Any] | None) -> GenerationParams | None:
+    """Generation parameters from a params dict (recipe field names; unknown keys go to `extra`) or from already
+    validated parameters (a Recipe, a pack's params), with sampler names from any tool canonicalised.
+    Raises ValidationError naming the bad field."""
     if params is None:
         return None
-    if isinstance(params, Recipe):
-        return params
+    if isinstance(params, GenerationParams):
+        return params.canonical() if params.model_fields_set else None
     known = {k: v for k, v in params.items() if k in PARAM_FIELDS}
     extra = dict(params.get("extra") or {})
     extra.update((k, v) for k, v in params.items() if k not in known and k != "extra")
@@ -80,7 +81,7 @@ def make_recipe(params: Recipe | dict[str, Any] | None) -> Recipe | None:
     ):
         known["sampler"], known["schedule"] = canonical_sampler(sampler, schedule)
     try:
-        return Recipe(extra=extra, **known)
+        return GenerationParams(extra=extra, **known)
     except PydanticValidationError as exc:
         first = exc.errors()[0]
         raise ValidationError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
@@ -167,27 +168,25 @@ class Library:
         title: str = "",
         notes: str = "",
         tags: Iterable[str] = (),
-        params: Recipe | dict[str, Any] | None = None,
+        params: GenerationParams | dict[str, Any] | None = None,
         rating: int | None = None,
         favourite: bool = False,
         source: dict[str, Any] | None = None,
     ) -> NewEntry:
+        """Validate one entry for `add_many` (the bulk path); raises ValidationError naming the problem."""
         _check_text("prompt", prompt, MAX_PROMPT_CHARS, required=True)
         _check_text("negative prompt", negative_prompt, MAX_PROMPT_CHARS)
         _check_text("title", title, MAX_TITLE_CHARS)
         _check_text("notes", notes, MAX_NOTES_CHARS)
         if rating is not None and not 0 <= rating <= 5:
             raise ValidationError(f"rating {rating} is outside 0-5")
-        recipe = make_recipe(params)
-        if recipe is not None and (recipe.prompt or recipe.negative_prompt or recipe.raw):
-            recipe = recipe.model_copy(update={"prompt": "", "negative_prompt": "", "raw": None})
         return NewEntry(
             prompt=prompt,
             negative_prompt=negative_prompt,
             title=title.strip(),
             notes=notes,
             tags=tuple(clean_tags(tags)),
-            recipe=recipe,
+            params=make_params(params),
             rating=rating,
             favourite=favourite,
             source=source or {},
@@ -201,7 +200,7 @@ class Library:
         title: str = "",
         notes: str = "",
         tags: Iterable[str] = (),
-        params: Recipe | dict[str, Any] | None = None,
+        params: GenerationParams | dict[str, Any] | None = None,
         rating: int | None = None,
         favourite: bool = False,
         source: dict[str, Any] | None = None,
@@ -301,9 +300,9 @@ class Library:
             recipe_row = session.get(RecipeRow, entry_id)
             if params:
                 current = recipe_row.model_dump(exclude={"prompt_id"}) if recipe_row else {}
-                recipe = make_recipe(current | params)
-                assert recipe is not None
-                values = recipe.params() | {"extra": recipe.extra}
+                merged = make_params(current | params)
+                assert merged is not None
+                values = merged.params() | {"extra": merged.extra}
                 if recipe_row is None:
                     recipe_row = RecipeRow(prompt_id=entry_id)
                 for key, value in values.items():
@@ -312,7 +311,7 @@ class Library:
             row.fingerprint = NewEntry(
                 prompt=row.prompt,
                 negative_prompt=row.negative_prompt,
-                recipe=make_recipe(recipe_row.model_dump(exclude={"prompt_id"})) if recipe_row else None,
+                params=make_params(recipe_row.model_dump(exclude={"prompt_id"})) if recipe_row else None,
             ).fingerprint()
             row.updated_at = datetime.now(UTC)
             session.add(row)

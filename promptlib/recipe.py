@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # Field names shared by the store's typed recipe columns, `show --json`'s `params` and pack entries.
 PARAM_FIELDS: tuple[str, ...] = (
@@ -49,7 +49,7 @@ class GenerationParams(BaseModel):
     model: str | None = None
     model_hash: str | None = None
     vae: str | None = None
-    sampler: str | None = None
+    sampler: Annotated[str, StringConstraints(strip_whitespace=True)] | None = None
     schedule: str | None = None
     steps: int | None = Field(default=None, ge=1, le=10_000)
     cfg_scale: float | None = Field(default=None, ge=0.0, le=100.0)
@@ -61,10 +61,20 @@ class GenerationParams(BaseModel):
     # Everything else the source recorded (denoising strength, hires fix, refiner, ...), JSON-safe.
     extra: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("sampler", mode="before")
-    @classmethod
-    def _strip_sampler(cls, value: object) -> object:
-        return value.strip() or None if isinstance(value, str) else value
+    def params(self) -> dict[str, Any]:
+        """The typed generation parameters, keyed by `PARAM_FIELDS` (LoRAs as plain dicts)."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in PARAM_FIELDS}
+        out["loras"] = [lora.model_dump() for lora in self.loras]
+        return out
+
+    def canonical(self) -> GenerationParams:
+        """Self with the sampler and schedule in canonical spelling (a copy only when they change)."""
+        if not (self.sampler or self.schedule):
+            return self if self.sampler is None else self.model_copy(update={"sampler": None})
+        sampler, schedule = canonical_sampler(self.sampler, self.schedule)
+        if (sampler, schedule) == (self.sampler, self.schedule):
+            return self
+        return self.model_copy(update={"sampler": sampler, "schedule": schedule})
 
 
 class Recipe(GenerationParams):
@@ -77,12 +87,6 @@ class Recipe(GenerationParams):
     # The generator that wrote it ("a1111", "comfyui", ...) and its raw metadata text, kept verbatim.
     generator: str | None = None
     raw: str | None = None
-
-    def params(self) -> dict[str, Any]:
-        """The typed generation parameters, keyed by `PARAM_FIELDS` (LoRAs as plain dicts)."""
-        out: dict[str, Any] = {name: getattr(self, name) for name in PARAM_FIELDS}
-        out["loras"] = [lora.model_dump() for lora in self.loras]
-        return out
 
     def with_sampler(self, name: str | None, schedule: str | None = None) -> Recipe:
         """A copy with a sampler name from any tool, normalised to the canonical pair."""

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-from promptlib.recipe import Recipe
+from promptlib.recipe import GenerationParams
 from promptlib.store.db import sql_datetime
 from promptlib.store.schema_extras import deferred_fts
 from promptlib.store.tags import tag_ids, tag_text
@@ -32,7 +32,7 @@ class NewEntry:
     title: str = ""
     notes: str = ""
     tags: tuple[str, ...] = ()  # normalised (see store.tags.clean_tags)
-    recipe: Recipe | None = None
+    params: GenerationParams | None = None
     rating: int | None = None
     favourite: bool = False
     source: dict[str, Any] = field(default_factory=dict)
@@ -43,8 +43,8 @@ class NewEntry:
         digest.update(self.prompt.encode("utf-8", "surrogatepass"))
         digest.update(b"\x00")
         digest.update(self.negative_prompt.encode("utf-8", "surrogatepass"))
-        if self.recipe is not None:
-            r = self.recipe
+        if self.params is not None:
+            r = self.params
             values = (r.model, r.model_hash, r.vae, r.sampler, r.schedule, r.steps, r.cfg_scale, r.seed, r.width,
                       r.height, r.clip_skip)  # fmt: skip
             digest.update(b"\x00" + repr(values).encode("utf-8", "surrogatepass"))
@@ -140,8 +140,8 @@ def insert_entries(
                     now,
                 )
             )
-            if entry.recipe is not None:
-                r = entry.recipe
+            if entry.params is not None:
+                r = entry.params
                 recipe_rows.append(
                     (
                         pid,
