@@ -74,6 +74,21 @@ def raw(folder: Path, data: list[dict[str, object]], *, deferred: bool) -> float
         return time.perf_counter() - start
 
 
+def pack_import(folder: Path, data: list[dict[str, object]]) -> float:
+    """`promptlib import PACK` end to end: JSON parsing, pack schema validation, entries, FTS."""
+    pack = folder / "pack"
+    pack.mkdir(parents=True)
+    (pack / "pack.json").write_text(json.dumps({"schema": "promptlib-pack/1", "name": "bench", "files": ["e.json"]}))
+    rows = [{k: v for k, v in e.items() if v not in ("", None)} for e in data]
+    (pack / "e.json").write_text(json.dumps({"entries": rows}))
+    with Library.open(folder / "lib") as lib:
+        start = time.perf_counter()
+        report = lib.import_path(pack)
+        elapsed = time.perf_counter() - start
+        assert report.added == len(data), report.errors[:3]
+    return elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=200_000)
@@ -85,12 +100,14 @@ def main() -> None:
         t_raw_triggers = raw(work / "raw-triggers", data, deferred=False)
         t_raw = raw(work / "raw-deferred", data, deferred=True)
         t_product = product(work / "product", data)
+        t_pack = pack_import(work / "pack", data)
     finally:
         shutil.rmtree(work)
     result = {
         "count": args.count,
         "product_s": round(t_product, 3),
         "product_per_s": round(args.count / t_product),
+        "pack_import_per_s": round(args.count / t_pack),
         "raw_executemany_s": round(t_raw, 3),
         "raw_per_s": round(args.count / t_raw),
         "raw_with_fts_triggers_per_s": round(args.count / t_raw_triggers),
