@@ -68,7 +68,7 @@ def _range_sql(column: str, rng: Range, params: list[Any]) -> str:
 RARE_TAG = 2_000
 
 
-def _tag_sql(conn: sqlite3.Connection, value: str, *, negated: bool) -> str:
+def _tag_sql(conn: sqlite3.Connection, value: str, *, negated: bool, listing: bool) -> str:
     tag = normalize_tag(value)
     if tag.endswith("*"):
         pattern = tag[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -78,6 +78,8 @@ def _tag_sql(conn: sqlite3.Connection, value: str, *, negated: bool) -> str:
     if not ids:
         return "0"
     listed = ",".join(str(int(i)) for i in ids)
+    if listing and not negated:  # a count visits every match anyway: list the tag's prompts
+        return f"{{id}} IN (SELECT prompt_id FROM prompt_tags WHERE tag_id IN ({listed}))"
     if not negated:
         marks = ",".join("?" * len(ids))
         row = conn.execute(
@@ -88,7 +90,9 @@ def _tag_sql(conn: sqlite3.Connection, value: str, *, negated: bool) -> str:
     return f"EXISTS (SELECT 1 FROM prompt_tags WHERE prompt_id = {{id}} AND tag_id IN ({listed}))"
 
 
-def _filter_sql(conn: sqlite3.Connection, flt: Filter, params: list[Any], *, negated: bool) -> str:
+def _filter_sql(
+    conn: sqlite3.Connection, flt: Filter, params: list[Any], *, negated: bool, listing: bool = False
+) -> str:
     name, value = flt.name, flt.value
     if isinstance(value, Range):
         return _range_sql(_NUMERIC_COLUMNS[name], value, params)
@@ -110,7 +114,7 @@ def _filter_sql(conn: sqlite3.Connection, flt: Filter, params: list[Any], *, neg
         }[str(value)]
     assert isinstance(value, str)
     if name == "tag":
-        return _tag_sql(conn, value, negated=negated)
+        return _tag_sql(conn, value, negated=negated, listing=listing)
     if name == "pack":
         params.append(value)
         return "p.pack_id IN (SELECT id FROM packs WHERE name = ? COLLATE NOCASE)"
@@ -143,7 +147,7 @@ def _filter_sql(conn: sqlite3.Connection, flt: Filter, params: list[Any], *, neg
     raise QueryError(f"field '{name}:' cannot be used as a filter")
 
 
-def filters_sql(conn: sqlite3.Connection, clauses: list[Clause], params: list[Any]) -> str:
+def filters_sql(conn: sqlite3.Connection, clauses: list[Clause], params: list[Any], *, listing: bool = False) -> str:
     """The WHERE conditions for the filter clauses of a query.
 
     Aliases: p = prompts, r = recipes; ``{id}`` stands for the prompt id of the driving table.
@@ -151,7 +155,7 @@ def filters_sql(conn: sqlite3.Connection, clauses: list[Clause], params: list[An
     parts: list[str] = []
     for clause in clauses:
         assert isinstance(clause.node, Filter)
-        cond = _filter_sql(conn, clause.node, params, negated=clause.negated)
+        cond = _filter_sql(conn, clause.node, params, negated=clause.negated, listing=listing)
         # coalesce: a negated filter keeps rows where the field is unset (NULL), as a user expects.
         parts.append(f"NOT coalesce(({cond}), 0)" if clause.negated else f"({cond})")
     return " AND ".join(parts)
@@ -262,7 +266,7 @@ def _order_ids(conn: sqlite3.Connection, ids: list[int], sort: str) -> list[int]
 def count(conn: sqlite3.Connection, query: Query, *, limit: int | None = None) -> int:
     """How many prompts match a parsed query, up to `limit` when given (no ranking: cheaper than a search)."""
     params: list[Any] = []
-    where = filters_sql(conn, query.filters, params) if query.filters else ""
+    where = filters_sql(conn, query.filters, params, listing=True) if query.filters else ""
     match = fts_match(query)
     if match is not None:  # drive from the index, so a limit stops the scan early
         where = where.replace("{id}", f"{FTS_TABLE}.rowid")
@@ -276,7 +280,7 @@ def count(conn: sqlite3.Connection, query: Query, *, limit: int | None = None) -
         if negative:
             conditions.append(f"p.id NOT IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?)")
             params.append(negative)
-        sql = "SELECT 1 FROM prompts p LEFT JOIN recipes r ON r.prompt_id = p.id"
+        sql = "SELECT 1 FROM prompts p" + (" LEFT JOIN recipes r ON r.prompt_id = p.id" if "r." in where else "")
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
     if limit is not None:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from promptlib.tui.access import LibraryAccess
 
 SORTS = ("new", "old", "rating", "title", "score")
-SEARCH_DEBOUNCE_S = 0.05
+SEARCH_DEBOUNCE_S = 0.04
 DETAIL_DEBOUNCE_S = 0.05
 UNDO_LIMIT = 100
 RENDER_UNAVAILABLE = "rendering needs the ML extra and a GPU renderer (not available yet)"
