@@ -758,6 +758,35 @@ class Library:
             problems.append(f"schema revision {revision} is not {migrate.HEAD_REVISION}")
         return problems
 
+    def doctor(self, *, fix: bool = False, deep: bool = False) -> list[Any]:
+        """Everything wrong with the library: `check()`'s findings plus missing, corrupt (`deep`), orphaned and
+        temporary image files and an oversized WAL. With `fix`, after a backup: orphaned and temp files are
+        deleted, a damaged search index is rebuilt, the WAL is checkpointed. Returns the findings as found."""
+        from promptlib.store import doctor as doc
+
+        findings = [
+            doc.Finding(
+                "search-index" if p.startswith("search index") else "schema" if p.startswith("schema") else "integrity",
+                p,
+                fixable=p.startswith("search index"),
+            )
+            for p in self.check()
+        ]
+        with self.db.lock:
+            findings += doc.image_findings(self.db.conn, self.images, deep=deep)
+        findings += doc.wal_findings(self.db_path)
+        if fix and any(f.fixable for f in findings):
+            self.backup()
+            for finding in findings:
+                if finding.kind in ("orphan-file", "temp-file"):
+                    doc.remove_file(self.path, finding)
+            if any(f.kind == "search-index" for f in findings):
+                self.rebuild_search_index()
+            if any(f.kind == "wal-size" for f in findings):
+                with self.db.lock:
+                    self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return findings
+
     def rebuild_search_index(self) -> None:
         """Rebuild the FTS5 index from the prompts table."""
         with self.db.write() as conn:

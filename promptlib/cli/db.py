@@ -56,5 +56,34 @@ def check(
         raise fail("; ".join(problems[:5]), code=1)
 
 
+def doctor(
+    fix: Annotated[bool, typer.Option("--fix", help="Repair what is safe to repair (after a backup).")] = False,
+    deep: Annotated[bool, typer.Option("--deep", help="Also re-hash every image file.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check the database and the image files: integrity, search index, missing / orphaned / corrupt images.
+
+    Example: promptlib doctor --fix
+    """
+    from promptlib.textsafe import rich_text
+
+    with open_library(create=False) as lib:
+        findings = lib.doctor(fix=fix, deep=deep)
+    if as_json:
+        print_json({"ok": not findings, "fixed": fix, "findings": [f.to_json() for f in findings]})
+    elif not findings:
+        note("ok: no problems found")
+    else:
+        from promptlib.cli.output import console
+
+        for f in findings:
+            mark = "fixed" if fix and f.fixable else "fixable" if f.fixable else "problem"
+            console().print(rich_text(f"{mark:8} {f.kind:14} {f.detail}" + (f"  {f.path}" if f.path else "")))
+    unfixed = [f for f in findings if not (fix and f.fixable)]
+    if unfixed:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
+    app.command()(doctor)

@@ -70,7 +70,7 @@ def _stats_table(data: dict[str, object]) -> None:
 
 
 def overview() -> None:
-    """A summary of the library and the newest entries (what `make run` shows until the TUI lands)."""
+    """A summary of the library and the newest entries (what `promptlib tui` shows without a terminal)."""
     with open_library(create=False) as lib:
         data = lib.stats()
         recent = lib.entries(limit=10)

@@ -1,0 +1,66 @@
+"""Finding (and safely repairing) what can go wrong between the database and the image files.
+
+Rule 2 of the architecture — files first, then rows — means a crash can leave an image file no row refers to,
+or a temp file; a user can delete an image by hand. The doctor reports both kinds of drift and, with `fix`,
+removes what is safe to remove (after a backup). Rows are never deleted: a missing image is reported, not hidden.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from promptlib.store.files import ImageStore, sha256_file
+
+WAL_WARN_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem (or fact) the doctor found; `fixable` ones are repaired by ``doctor --fix``."""
+
+    kind: str  # integrity, missing-image, corrupt-image, orphan-file, temp-file, wal-size, search-index, schema
+    detail: str
+    path: str | None = None
+    fixable: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "detail": self.detail, "path": self.path, "fixable": self.fixable}
+
+
+def image_findings(conn: sqlite3.Connection, images: ImageStore, *, deep: bool) -> list[Finding]:
+    """Missing, corrupt (with `deep`: every file re-hashed), orphaned and temporary image files."""
+    found: list[Finding] = []
+    referenced: set[str] = set()
+    for sha, rel, linked in conn.execute("SELECT DISTINCT image_sha256, image_path, linked FROM renders"):
+        path = Path(rel) if linked else images.path(rel)
+        if not linked:
+            referenced.add(rel)
+        if not path.is_file():
+            found.append(Finding("missing-image", f"render image {sha[:12]}… is missing", str(path)))
+        elif deep and sha256_file(path) != sha:
+            found.append(Finding("corrupt-image", f"{path.name} no longer matches its sha256", str(path)))
+    for rel in images.iter_files():
+        if rel not in referenced:
+            found.append(Finding("orphan-file", "image file no render refers to", rel, fixable=True))
+    if images.tmp.is_dir():
+        for leftover in sorted(images.tmp.iterdir()):
+            found.append(Finding("temp-file", "unfinished write", str(leftover), fixable=True))
+    return found
+
+
+def wal_findings(db_path: Path) -> list[Finding]:
+    wal = db_path.with_name(db_path.name + "-wal")
+    size = wal.stat().st_size if wal.exists() else 0
+    if size > WAL_WARN_BYTES:
+        return [Finding("wal-size", f"write-ahead log is {size // 2**20} MB (checkpointed by --fix)", fixable=True)]
+    return []
+
+
+def remove_file(library: Path, finding: Finding) -> None:
+    """Delete the file of an orphan or temp finding; only ever inside the library's images folder."""
+    assert finding.path is not None
+    target = Path(finding.path) if Path(finding.path).is_absolute() else library / finding.path
+    if target.resolve().is_relative_to((library / "images").resolve()):
+        target.unlink(missing_ok=True)
