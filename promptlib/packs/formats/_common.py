@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -298,3 +299,22 @@ def make_entry(fields: dict[str, Any], *, where: str, source: str, warnings: lis
     except PydanticError as exc:
         warnings.append(warning(f"{pydantic_message(exc)}; skipped", source=source, where=where))
         return None
+
+
+def json_objects(data: bytes, *, source: str, what: str, warnings: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The objects of a JSON list (or a single object) of styles, as ``(where, object)``; other items are skipped
+    with a warning. Raises UnsafeInputError over the size or row limit and FormatError when the document is not
+    safe JSON or not a list of objects."""
+    value = load_json(data, source=source)
+    items = [value] if isinstance(value, dict) else value
+    if not isinstance(items, list):
+        raise FormatError(f"{source}: expected a JSON list of {what}s, found {type_name(value)}")
+    check_rows(len(items), source=source)
+    for number, item in enumerate(items, start=1):
+        where = f"item {number}"
+        if isinstance(item, dict):
+            yield where, item
+        else:
+            warnings.append(
+                warning(f"expected a {what} object, found {type_name(item)}; skipped", source=source, where=where)
+            )

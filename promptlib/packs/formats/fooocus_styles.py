@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import json
 
-from promptlib.errors import FormatError
 from promptlib.packs.formats._common import (
     StyleCollector,
     cap_warnings,
-    check_rows,
-    load_json,
+    json_objects,
     sniff_json,
     sniff_text,
-    type_name,
-    warning,
 )
 from promptlib.packs.schema import PackFile
 
@@ -50,20 +46,9 @@ def read_with_warnings(data: bytes, *, source: str) -> tuple[PackFile, list[str]
     Raises UnsafeInputError when `data` is over the size or row limit; FormatError when it is not safe, valid JSON
     or not a list (or single object) of styles. Bad items never raise: they are skipped with a warning.
     """
-    value = load_json(data, source=source)
-    items = [value] if isinstance(value, dict) else value
-    if not isinstance(items, list):
-        raise FormatError(f"{source}: expected a JSON list of styles, found {type_name(value)}")
-    check_rows(len(items), source=source)
     warnings: list[str] = []
     collector = StyleCollector(source=source, warnings=warnings)
-    for number, item in enumerate(items, start=1):
-        where = f"item {number}"
-        if not isinstance(item, dict):
-            warnings.append(
-                warning(f"expected a style object, found {type_name(item)}; skipped", source=source, where=where)
-            )
-            continue
+    for where, item in json_objects(data, source=source, what="style", warnings=warnings):
         collector.add(
             where=where,
             name=item.get("name"),

@@ -17,7 +17,7 @@ from promptlib.errors import FormatError
 from promptlib.packs.formats._common import (
     StyleCollector,
     cap_warnings,
-    check_rows,
+    json_objects,
     load_json,
     sniff_json,
     sniff_text,
@@ -67,20 +67,9 @@ def read_with_warnings(data: bytes, *, source: str) -> tuple[PackFile, list[str]
     Raises UnsafeInputError when `data` is over the size or row limit; FormatError when it is not safe, valid JSON
     or neither a list nor a single preset object. Bad presets never raise: they are skipped with a warning.
     """
-    value = load_json(data, source=source)
-    items = [value] if isinstance(value, dict) else value
-    if not isinstance(items, list):
-        raise FormatError(f"{source}: expected a JSON list of style presets, found {type_name(value)}")
-    check_rows(len(items), source=source)
     warnings: list[str] = []
     collector = StyleCollector(source=source, warnings=warnings)
-    for number, item in enumerate(items, start=1):
-        where = f"item {number}"
-        if not isinstance(item, dict):
-            warnings.append(
-                warning(f"expected a preset object, found {type_name(item)}; skipped", source=source, where=where)
-            )
-            continue
+    for where, item in json_objects(data, source=source, what="style preset", warnings=warnings):
         prompts = _prompts(item, where=where, source=source, warnings=warnings)
         if prompts is not None:
             collector.add(where=where, name=item.get("name"), prompt=prompts[0], negative_prompt=prompts[1])
