@@ -36,6 +36,7 @@ from promptlib.store.tags import clean_tags, drop_unused_tags, get_tags, set_tag
 
 if TYPE_CHECKING:
     from promptlib.importing import ImageItem, ImportSummary
+    from promptlib.store.doctor import Finding
 
 Progress = Callable[[int], None]
 _UNSET: Any = object()
@@ -742,38 +743,19 @@ class Library:
 
     def check(self) -> list[str]:
         """Integrity problems found (empty when healthy): SQLite, foreign keys, FTS index, schema revision."""
-        problems: list[str] = []
-        conn = self.db.conn
-        result = [r[0] for r in conn.execute("PRAGMA integrity_check")]
-        if result != ["ok"]:
-            problems.extend(f"integrity: {line}" for line in result[:20])
-        for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check"):
-            problems.append(f"foreign key: {table} row {rowid} points to a missing {parent}")
-        try:
-            conn.execute("INSERT INTO prompts_fts(prompts_fts, rank) VALUES ('integrity-check', 1)")
-        except sqlite3.DatabaseError as exc:
-            problems.append(f"search index: {exc} (run `promptlib db check --fix`)")
-        revision = migrate.current_revision(conn)
-        if revision != migrate.HEAD_REVISION:
-            problems.append(f"schema revision {revision} is not {migrate.HEAD_REVISION}")
-        return problems
+        from promptlib.store.doctor import integrity_problems
 
-    def doctor(self, *, fix: bool = False, deep: bool = False) -> list[Any]:
+        with self.db.lock:
+            return integrity_problems(self.db.conn)
+
+    def doctor(self, *, fix: bool = False, deep: bool = False) -> list[Finding]:
         """Everything wrong with the library: `check()`'s findings plus missing, corrupt (`deep`), orphaned and
         temporary image files and an oversized WAL. With `fix`, after a backup: orphaned and temp files are
         deleted, a damaged search index is rebuilt, the WAL is checkpointed. Returns the findings as found."""
         from promptlib.store import doctor as doc
 
-        findings = [
-            doc.Finding(
-                "search-index" if p.startswith("search index") else "schema" if p.startswith("schema") else "integrity",
-                p,
-                fixable=p.startswith("search index"),
-            )
-            for p in self.check()
-        ]
         with self.db.lock:
-            findings += doc.image_findings(self.db.conn, self.images, deep=deep)
+            findings = doc.classify(self.check()) + doc.image_findings(self.db.conn, self.images, deep=deep)
         findings += doc.wal_findings(self.db_path)
         if fix and any(f.fixable for f in findings):
             self.backup()

@@ -29,6 +29,37 @@ class Finding:
         return {"kind": self.kind, "detail": self.detail, "path": self.path, "fixable": self.fixable}
 
 
+def integrity_problems(conn: sqlite3.Connection) -> list[str]:
+    """SQLite integrity, foreign keys, the FTS index and the schema revision; one line per problem."""
+    from promptlib.store import migrate
+
+    problems: list[str] = []
+    result = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+    if result != ["ok"]:
+        problems.extend(f"integrity: {line}" for line in result[:20])
+    for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check"):
+        problems.append(f"foreign key: {table} row {rowid} points to a missing {parent}")
+    try:
+        conn.execute("INSERT INTO prompts_fts(prompts_fts, rank) VALUES ('integrity-check', 1)")
+    except sqlite3.DatabaseError as exc:
+        problems.append(f"search index: {exc} (run `promptlib doctor --fix`)")
+    revision = migrate.current_revision(conn)
+    if revision != migrate.HEAD_REVISION:
+        problems.append(f"schema revision {revision} is not {migrate.HEAD_REVISION}")
+    return problems
+
+
+def classify(problems: list[str]) -> list[Finding]:
+    """`integrity_problems` lines as findings (only a damaged search index is fixable)."""
+    out = []
+    for line in problems:
+        kind = line.split(":", 1)[0].replace(" ", "-")
+        if kind not in ("integrity", "foreign-key", "search-index"):
+            kind = "schema"
+        out.append(Finding(kind, line, fixable=kind == "search-index"))
+    return out
+
+
 def image_findings(conn: sqlite3.Connection, images: ImageStore, *, deep: bool) -> list[Finding]:
     """Missing, corrupt (with `deep`: every file re-hashed), orphaned and temporary image files."""
     found: list[Finding] = []
