@@ -496,6 +496,19 @@ class Library:
                 conn.execute("SELECT count(*) FROM collection_items WHERE collection_id = ?", (cid,)).fetchone()[0]
             )
 
+    def uncollect(self, name: str, ids: Iterable[int]) -> int:
+        """Take entries out of a collection (the collection stays); returns how many were in it."""
+        wanted = list(dict.fromkeys(ids))
+        with self.db.write() as conn:
+            row = conn.execute("SELECT id FROM collections WHERE name = ? COLLATE NOCASE", (name.strip(),)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no collection named {name!r}")
+            marks = ",".join("?" * len(wanted))
+            cur = conn.execute(
+                f"DELETE FROM collection_items WHERE collection_id = ? AND prompt_id IN ({marks})", [row[0], *wanted]
+            )
+            return int(cur.rowcount)
+
     def collections(self) -> list[tuple[str, int]]:
         rows = self.db.execute(
             "SELECT c.name, count(ci.prompt_id) FROM collections c LEFT JOIN collection_items ci"

@@ -235,3 +235,12 @@ def test_backup_is_a_consistent_copy(lib: Library, tmp_path: Path) -> None:
     conn = sqlite3.connect(target)
     assert conn.execute("SELECT prompt FROM prompts").fetchall() == [("kept",)]
     conn.close()
+
+
+def test_uncollect_takes_entries_out_and_names_unknown_collections(lib: Library) -> None:
+    ids = [lib.add(f"p{n}").id for n in range(3)]
+    lib.collect("board", ids)
+    assert lib.uncollect("Board", [*ids[:2], 999]) == 2
+    assert lib.collections() == [("board", 1)]
+    with pytest.raises(NotFoundError, match="no collection named"):
+        lib.uncollect("nope", ids)

@@ -329,12 +329,16 @@ def dup(entry_id: Annotated[int, typer.Argument(help="Entry id.")], as_json: JSO
 def collect(
     name: Annotated[str, typer.Argument(help="Collection name (created if new).")],
     ids: IDS,
+    remove: Annotated[bool, typer.Option("--remove", help="Take the entries out of the collection.")] = False,
 ) -> None:
-    """Add entries to a collection.
+    """Add entries to a collection (or take them out).
 
     Example: promptlib collect 'moodboard' 12 13 14
     """
     with open_library(create=False) as lib:
+        if remove:
+            note(f"{name}: removed {lib.uncollect(name, ids)}")
+            return
         size = lib.collect(name, ids)
     note(f"{name}: {size} entries")
 

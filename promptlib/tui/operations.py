@@ -40,13 +40,22 @@ class ReAddEntries:
 
 
 @dataclass(frozen=True)
+class Uncollect:
+    """Take entries back out of a collection they were added to."""
+
+    name: str
+    ids: tuple[int, ...]
+    description: str
+
+
+@dataclass(frozen=True)
 class NotUndoable:
     """A change the library has no inverse for."""
 
     description: str
 
 
-UndoStep = RestoreEntries | RemoveEntries | ReAddEntries | NotUndoable
+UndoStep = RestoreEntries | RemoveEntries | ReAddEntries | Uncollect | NotUndoable
 
 
 @dataclass(frozen=True)
@@ -136,9 +145,12 @@ def apply_style(entry_id: int, style: str) -> WriteOp:
 
 def collect(name: str, ids: Sequence[int]) -> WriteOp:
     def run(lib: Library) -> Outcome:
+        already = {e.id for e in lib.get_many(ids, with_renders=False) if name.strip().lower() in
+                   (c.lower() for c in e.collections)}  # fmt: skip
         size = lib.collect(name, ids)
         what = f"added {len(ids)} to collection {one_line(name)!r} ({size} in it)"
-        return Outcome(what, NotUndoable(what), ids[0] if ids else None, tuple(ids))
+        added = tuple(i for i in ids if i not in already)
+        return Outcome(what, Uncollect(name, added, what), ids[0] if ids else None, tuple(ids))
 
     return run
 
@@ -175,6 +187,10 @@ def undo(step: UndoStep) -> WriteOp:
                 restore(lib, before)
             first = step.before[0].id if step.before else None
             return Outcome(f"undid: {step.description}", None, first, tuple(e.id for e in step.before))
+        if isinstance(step, Uncollect):
+            if step.ids:
+                lib.uncollect(step.name, step.ids)
+            return Outcome(f"undid: {step.description}", None, step.ids[0] if step.ids else None, step.ids)
         if isinstance(step, RemoveEntries):
             lib.remove(step.ids)
             return Outcome(f"undid: {step.description}", None, None, step.ids)

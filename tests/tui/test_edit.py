@@ -196,6 +196,9 @@ async def test_add_to_collection(app: PromptlibApp, tiny: Library) -> None:
         await settle(pilot)
         assert tiny.collections() == [("robots", 1)]
         assert "robots" in app.library_screen.detail.body_text
+        await pilot.press("u")
+        await settle(pilot)
+        assert tiny.collections() == [("robots", 0)]  # undo takes the entry back out
 
 
 async def test_new_entry_from_the_edit_dialog(app: PromptlibApp, tiny: Library) -> None:
