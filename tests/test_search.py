@@ -128,9 +128,11 @@ def test_bounded_window_ranks_the_newest_matches_and_says_so(lib: Library) -> No
     assert {pid for pid, _ in bounded.hits} == set(range(41, 51))  # the newest ten
 
 
-def test_fts_operators_in_user_text_do_not_break_search(lib: Library, corpus: dict[str, int]) -> None:
-    for query in ["NEAR(foggy", "AND OR NOT", "foggy*", "{title}:x", "(masterpiece:1.2)", '"^start"']:
-        lib.search(query)  # no exception: every word reaches FTS5 quoted
+def test_fts_operators_in_user_text_are_searched_as_words(lib: Library, corpus: dict[str, int]) -> None:
+    odd = lib.add("an odd NEAR(foggy) AND OR NOT prompt with {title}:x and (masterpiece:1.2)").id
+    for query in ["NEAR(foggy", "AND OR NOT", "{title}:x", "(masterpiece:1.2)", '"masterpiece:1.2"']:
+        assert ids_for(lib, query) == [odd], query
+    assert set(ids_for(lib, "foggy*")) == {corpus["harbour"], corpus["castle"], corpus["fox"], odd}
 
 
 @pytest.mark.parametrize("rare_tag_limit", [1, 10_000])
