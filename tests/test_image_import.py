@@ -90,3 +90,27 @@ def test_real_images_from_other_tools_import(lib: Library) -> None:
     names = {Path(f["path"]).name for f in bad.failed}
     assert {"empty_file.png", "empty_image.png", "empty_image.jpg"} <= names
     assert bad.imported + bad.duplicates == 1  # text_after_idat.png still has its parameters
+
+
+def test_a_comfyui_image_with_two_samplers_gives_two_entries_sharing_the_image(lib: Library, tmp_path: Path) -> None:
+    import json
+
+    from tests.metadata.test_comfyui import basic_graph, node
+
+    graph = basic_graph()
+    graph["20"] = node("CLIPTextEncode", text="a castle at dusk", clip=["4", 1])
+    graph["2"] = node("KSampler", seed=7, steps=10, cfg=5, sampler_name="euler", scheduler="normal", denoise=0.5,
+                      model=["4", 0], positive=["20", 0], negative=["7", 0], latent_image=["5", 0])  # fmt: skip
+    info = PngImagePlugin.PngInfo()
+    info.add_text("prompt", json.dumps(graph))
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (5, 6, 7)).save(buffer, "PNG", pnginfo=info)
+    (tmp_path / "ComfyUI_00001_.png").write_bytes(buffer.getvalue())
+    summary = lib.import_paths([tmp_path / "ComfyUI_00001_.png"])
+    assert summary.imported == 2 and summary.images_imported == 2
+    entries = {e.prompt: lib.get(e.id) for e in lib.entries()}
+    fox, castle = entries["a red fox in snow"], entries["a castle at dusk"]
+    assert fox.renders[0].image_sha256 == castle.renders[0].image_sha256
+    assert fox.renders[0].recipe["seed"] == 42 and castle.renders[0].recipe["seed"] == 7  # each its own recipe
+    assert castle.params["sampler"] == "Euler" and castle.params["schedule"] == "normal"
+    assert lib.stats()["images"] == 1
