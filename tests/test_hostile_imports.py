@@ -85,8 +85,9 @@ def test_hostile_corpus(tmp_path: Path) -> None:
         assert any(p.startswith("a lighthouse") for p in prompts)
         assert "[bold]x[/] \x1b]0;pwn\x07 \x9b2J" in prompts  # stored verbatim, escaped only on display
         assert any(w.startswith("csv_10mb_field.csv") and "field limit" in w for w in summary.warnings)
-        # An unbalanced quote runs to the end of the file, as in A1111's own reader: one harmless style.
+        # An unbalanced quote runs to the end of the file, as in A1111's own reader: one harmless style, and a warning.
         assert lib.style("open").prompt == "never closed,\n"
+        assert any(w.startswith("csv_unbalanced.csv") and "never closed" in w for w in summary.warnings)
         assert lib.check() == []
     assert not (tmp_path / "escape.jsonl").exists() and not (tmp_path.parent / "escape.jsonl").exists()
     assert not expected & set(failed)

@@ -173,3 +173,12 @@ def test_round_trip_through_the_writer_our_reader_and_a1111s(styles: list[PackSt
     assert warnings == []
     assert _a1111_reads(data) == [(s.name, s.prompt, s.negative_prompt) for s in styles]
     assert a1111_styles.detect(data)
+
+
+def test_an_unbalanced_quote_is_read_to_the_end_and_reported_with_its_line() -> None:
+    pack, warnings = a1111_styles.read_with_warnings(
+        b'name,prompt,negative_prompt\nok,fine,\nopen,"never closed,\nmore\n', source="s.csv"
+    )
+    assert [s.name for s in pack.styles] == ["ok", "open"]
+    assert pack.styles[1].prompt == "never closed,\nmore\n"
+    assert warnings == ["s.csv: line 3: a quote is never closed: its field runs to the end of the file"]

@@ -74,7 +74,7 @@ def read_with_warnings(data: bytes, *, source: str) -> tuple[PackFile, list[str]
     reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
     collector = StyleCollector(source=source, warnings=warnings)
     columns: tuple[int, int, int | None] | None = None
-    previous_line = rows = 0
+    previous_line = rows = last_row = 0
     while True:
         start = previous_line + 1
         try:
@@ -86,6 +86,7 @@ def read_with_warnings(data: bytes, *, source: str) -> tuple[PackFile, list[str]
             warnings.append(warning(f"unreadable CSV ({exc}); skipped", source=source, where=f"line {start}"))
             continue
         previous_line = reader.line_num
+        last_row = start
         if not any(cell.strip() for cell in row):
             continue  # a blank line, or a row of empty fields
         if columns is None:
@@ -112,6 +113,14 @@ def read_with_warnings(data: bytes, *, source: str) -> tuple[PackFile, list[str]
     if columns is None:
         raise FormatError(
             f"{source}: empty file: an A1111 styles.csv starts with the header name,prompt,negative_prompt"
+        )
+    if text.count('"') % 2:  # read like A1111 does, but say so: the last quoted field ran to the end of the file
+        warnings.append(
+            warning(
+                "a quote is never closed: its field runs to the end of the file",
+                source=source,
+                where=f"line {last_row}",
+            )
         )
     return PackFile(styles=collector.styles), cap_warnings(warnings, source=source)
 
