@@ -88,11 +88,6 @@ class Recipe(GenerationParams):
     generator: str | None = None
     raw: str | None = None
 
-    def with_sampler(self, name: str | None, schedule: str | None = None) -> Recipe:
-        """A copy with a sampler name from any tool, normalised to the canonical pair."""
-        sampler, sched = canonical_sampler(name, schedule)
-        return self.model_copy(update={"sampler": sampler, "schedule": sched})
-
 
 # --- samplers ------------------------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import typer
@@ -120,3 +121,14 @@ def test_styles_and_collections_commands(cli: Cli) -> None:
     assert [s["name"] for s in cli("styles", "list", "--json").json()] == ["noir"]
     assert cli("collect", "board", pid).code == 0
     assert cli("collections", "--json").json() == [{"name": "board", "count": 1}]
+
+
+def test_search_default_limit_comes_from_config_toml(cli: Cli, tmp_path: Path) -> None:
+    cli("init", "--empty")
+    for n in range(4):
+        cli("add", f"lighthouse number {n}")
+    assert len(cli("search", "lighthouse", "--json").json()) == 4
+    config = tmp_path / "cli-lib" / "config.toml"
+    config.write_text(config.read_text().replace("default_limit = 20", "default_limit = 2"))
+    assert len(cli("search", "lighthouse", "--json").json()) == 2
+    assert len(cli("search", "lighthouse", "-k", "3", "--json").json()) == 3

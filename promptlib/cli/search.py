@@ -26,13 +26,16 @@ Examples:
 
 def search(
     query: Annotated[str, typer.Argument(help="The query; see above.")],
-    k: Annotated[int, typer.Option("-k", "--limit", help="How many results.")] = 20,
+    k: Annotated[
+        int | None,
+        typer.Option("-k", "--limit", help="How many results (default: config.toml's search.default_limit)."),
+    ] = None,
     offset: Annotated[int, typer.Option("--offset", help="Skip this many results.")] = 0,
     sort: Annotated[str, typer.Option("--sort", help="score, new, old, rating or title.")] = "score",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (entries with 'score').")] = False,
 ) -> None:
     with open_library(create=False) as lib:
-        result = lib.search(query, limit=k, offset=offset, sort=sort)
+        result = lib.search(query, limit=k if k is not None else lib.config.search_limit, offset=offset, sort=sort)
     if as_json:
         print_json(result.to_json())
         return

@@ -57,7 +57,6 @@ class NewEntry:
 class InsertResult:
     ids: list[int] = field(default_factory=list)  # new ids, in input order (skipped entries left out)
     skipped: int = 0
-    skipped_ids: list[int] = field(default_factory=list)  # the existing ids duplicates matched
     all_ids: list[int] = field(default_factory=list)  # for every input entry, its new or existing id
 
 
@@ -114,7 +113,6 @@ def insert_entries(
         for entry, fp in zip(batch, prints, strict=True):
             if fp in seen:
                 result.skipped += 1
-                result.skipped_ids.append(seen[fp])
                 result.all_ids.append(seen[fp])
                 continue
             pid = next_id
