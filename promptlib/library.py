@@ -710,14 +710,14 @@ class Library:
             self._require(conn, [entry_id])
             render_id = insert_render(conn, new)
         assert render_id is not None
-        return self.render(render_id)
+        return self.get_render(render_id)
 
     def has_image(self, entry_id: int, sha256: str) -> bool:
         """True when the entry already has a render with this image."""
         rows = self.db.execute("SELECT 1 FROM renders WHERE prompt_id = ? AND image_sha256 = ?", (entry_id, sha256))
         return bool(rows)
 
-    def render(self, render_id: int) -> RenderInfo:
+    def get_render(self, render_id: int) -> RenderInfo:
         with self.db.lock:
             found = queries.load_render(self.db.conn, render_id)
         if found is None:
@@ -726,6 +726,15 @@ class Library:
 
     def image_path(self, render: RenderInfo) -> Path:
         return Path(render.image_path) if render.linked else self.path / render.image_path
+
+    def _on_new_renders(self, renders: Sequence[RenderInfo], images: Sequence[Any] | None = None) -> None:
+        """Called after renders (from the renderer or an import) are stored: keeps derived data such as the
+        semantic index up to date. ``images`` are the decoded PIL images when the caller has them in memory."""
+        return None
+
+    # --- rendering (promptlib.render) ---------------------------------------------------------------------------
+
+    # --- semantic search (promptlib.search.embed / index / hybrid) ----------------------------------------------
 
     # --- maintenance --------------------------------------------------------------------------------------------
 

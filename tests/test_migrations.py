@@ -115,3 +115,24 @@ def test_two_processes_opening_an_old_library_migrate_it_once(tmp_path: Path) ->
     conn = sqlite3.connect(folder / "library.db")
     assert conn.execute("SELECT count(*) FROM library_meta WHERE key = 'library_id'").fetchone()[0] == 1
     conn.close()
+
+
+def test_embedding_changes_bump_their_generation_counter(lib: Library) -> None:
+    from promptlib.store.schema_extras import EMBEDDING_TRIGGER_NAMES, generation_key
+
+    conn = lib.db.conn
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    assert set(EMBEDDING_TRIGGER_NAMES) <= names
+    entry = lib.add("a lighthouse")
+
+    def generation() -> str | None:
+        row = conn.execute("SELECT value FROM library_meta WHERE key = ?", (generation_key("prompt_embeddings"),))
+        found = row.fetchone()
+        return None if found is None else str(found[0])
+
+    assert generation() is None
+    with lib.db.write() as c:
+        c.execute("INSERT INTO prompt_embeddings(prompt_id, model, dim, vector) VALUES (?, 'm', 2, x'00')", (entry.id,))
+    assert generation() == "1"
+    lib.remove([entry.id])  # the cascade deletes the embedding, and that counts as a change too
+    assert generation() == "2"

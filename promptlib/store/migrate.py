@@ -14,8 +14,8 @@ from pathlib import Path
 
 from promptlib.errors import LibraryError
 
-HEAD_REVISION = "0002"  # the newest file in migrations/versions; a test keeps the two in step
-KNOWN_REVISIONS = ("0001", "0002")
+HEAD_REVISION = "0003"  # the newest file in migrations/versions; a test keeps the two in step
+KNOWN_REVISIONS = ("0001", "0002", "0003")
 LOCK_NAME = ".migrate.lock"
 
 

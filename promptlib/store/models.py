@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, Integer, MetaData, text
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, Integer, LargeBinary, MetaData, String, text
 from sqlmodel import Field, SQLModel
 
 # Alembic's batch mode needs named constraints to alter them on SQLite.
@@ -143,6 +143,54 @@ class Render(SQLModel, table=True):
     environment: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     timings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+    # A grid cell: the grid it belongs to and its position on the axes ([x, y, z] indexes).
+    grid_id: int | None = _fk("grids.id", ondelete="SET NULL")
+    grid_cell: list[int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class Grid(SQLModel, table=True):
+    """An X/Y/Z comparison grid over recipe fields of one entry: its axes, and the composed, labelled image."""
+
+    __tablename__ = "grids"
+
+    id: int | None = Field(default=None, primary_key=True)
+    prompt_id: int | None = _fk("prompts.id", ondelete="CASCADE", nullable=False)
+    spec: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    image_sha256: str | None = None
+    image_path: str | None = None
+    width: int = 0
+    height: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RenderEmbedding(SQLModel, table=True):
+    """An image embedding of a render under one model: float32, L2-normalised, little-endian bytes.
+
+    The FAISS index is rebuilt from these rows; `library_meta['generation:render_embeddings']` counts changes."""
+
+    __tablename__ = "render_embeddings"
+
+    render_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("renders.id", ondelete="CASCADE"), primary_key=True),
+    )
+    model: str = Field(sa_column=Column(String, primary_key=True))
+    dim: int
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class PromptEmbedding(SQLModel, table=True):
+    """A text embedding of a prompt under one model (same encoding as RenderEmbedding)."""
+
+    __tablename__ = "prompt_embeddings"
+
+    prompt_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("prompts.id", ondelete="CASCADE"), primary_key=True),
+    )
+    model: str = Field(sa_column=Column(String, primary_key=True))
+    dim: int
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class Tag(SQLModel, table=True):

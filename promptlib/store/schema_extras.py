@@ -70,3 +70,29 @@ def deferred_fts(conn: sqlite3.Connection) -> Iterator[None]:
 def is_fts_object(name: str) -> bool:
     """True for the FTS5 table and its shadow tables (``prompts_fts_data``, ``_idx``, ``_docsize``, ...)."""
     return name == FTS_TABLE or name.startswith(FTS_TABLE + "_")
+
+
+# Change counters for the embedding tables, so a saved FAISS index can tell it is stale (its manifest records the
+# counter it was built at). Cascading deletes fire these triggers too.
+EMBEDDING_TABLES = ("render_embeddings", "prompt_embeddings")
+
+
+def generation_key(table: str) -> str:
+    return f"generation:{table}"
+
+
+def _bump(table: str) -> str:
+    return (
+        f"INSERT INTO library_meta(key, value) VALUES ('{generation_key(table)}', '1') "
+        f"ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+    )
+
+
+CREATE_EMBEDDING_TRIGGERS = tuple(
+    f"CREATE TRIGGER {table}_gen_{suffix} AFTER {event} ON {table} BEGIN {_bump(table)}; END"
+    for table in EMBEDDING_TABLES
+    for suffix, event in (("ai", "INSERT"), ("ad", "DELETE"), ("au", "UPDATE"))
+)
+EMBEDDING_TRIGGER_NAMES = tuple(
+    f"{table}_gen_{suffix}" for table in EMBEDDING_TABLES for suffix in ("ai", "ad", "au")
+)
