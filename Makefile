@@ -10,15 +10,16 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Core + dev tools: enough for the whole test suite.
+# Core + dev tools: the headless core and its tests, without the ML stack.
 $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[dev]'
 	@touch $@
 
-# Everything, the ML extra included (torch from the local wheels through pip, never uv).
+# Everything, the ML extra included (torch from the local wheels through pip, never uv). The test suite needs it:
+# the renderer and semantic-search tests build tiny models with torch, diffusers and open_clip.
 $(VENV)/.stamp-all: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[all,dev]'
-	@touch $@
+	@touch $@ $(VENV)/.stamp-dev
 
 install-dev: $(VENV)/.stamp-dev
 install-all: $(VENV)/.stamp-all
@@ -27,21 +28,21 @@ run: $(VENV)/.stamp-all
 	$(BIN)/promptlib init --quiet
 	$(BIN)/promptlib tui
 
-lint: $(VENV)/.stamp-dev
+lint: $(VENV)/.stamp-all
 	$(BIN)/ruff check promptlib tests migrations benchmarks
 	$(BIN)/ruff format --check promptlib tests migrations benchmarks
 
-typecheck: $(VENV)/.stamp-dev
+typecheck: $(VENV)/.stamp-all
 	$(BIN)/mypy
 
-pytest: $(VENV)/.stamp-dev
+pytest: $(VENV)/.stamp-all
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
 check: test
 
-bench: $(VENV)/.stamp-dev
+bench: $(VENV)/.stamp-all
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

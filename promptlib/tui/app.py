@@ -106,6 +106,7 @@ class PromptlibApp(App[None]):
         self.notify(message.error, severity="error", markup=False, timeout=30)
 
     def on_unmount(self) -> None:
+        self.library_screen.jobs.cancel_all()  # a render stops at its next step instead of holding the exit
         if self.access is not None:
             self.access.close()
 

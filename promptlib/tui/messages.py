@@ -7,7 +7,7 @@ from typing import Any
 
 from textual.message import Message
 
-from promptlib.entries import Entry, StyleInfo
+from promptlib.entries import Entry, RenderInfo, StyleInfo
 from promptlib.tui.access import LibraryAccess
 from promptlib.tui.operations import Outcome
 
@@ -93,3 +93,11 @@ class StylesLoaded(Message):
 class CollectionsLoaded(Message):
     entry_id: int
     collections: list[tuple[str, int]]
+
+
+@dataclass
+class CompareLoaded(Message):
+    """Two renders (with their file paths) to show side by side."""
+
+    left: tuple[RenderInfo, str]
+    right: tuple[RenderInfo, str]

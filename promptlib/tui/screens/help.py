@@ -84,3 +84,24 @@ class QueryHelpScreen(ModalScreen[None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(None)
+
+
+class TextScreen(ModalScreen[None]):
+    """A titled block of (already safe) text, such as a job's report."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "dismiss", "Close")]
+
+    def __init__(self, title: str, body: Text) -> None:
+        super().__init__()
+        self._title = title
+        self._body = body
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="text-screen"):
+            yield Static(Text(self._title), classes="dialog-title")
+            with VerticalScroll():
+                yield Static(self._body, id="text-screen-body")
+            yield Button("Close", id="close", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None)

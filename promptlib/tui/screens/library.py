@@ -26,15 +26,20 @@ from promptlib.entries import Entry, ImportReport
 from promptlib.errors import PromptlibError
 from promptlib.tui import messages as msg
 from promptlib.tui import operations as ops
+from promptlib.tui import render_jobs
 from promptlib.tui.format import one_line
+from promptlib.tui.jobs import DONE, FAILED, Job, JobChanged, JobQueue
 from promptlib.tui.pagecache import PageRequest
+from promptlib.tui.screens.compare import CompareScreen
 from promptlib.tui.screens.confirm import ConfirmScreen, delete_question
 from promptlib.tui.screens.edit import EditScreen
-from promptlib.tui.screens.help import QueryHelpScreen
+from promptlib.tui.screens.help import QueryHelpScreen, TextScreen
 from promptlib.tui.screens.pickers import CollectionScreen, StylePickerScreen
+from promptlib.tui.screens.render_dialog import GridDialog, GridRequest, RenderDialog, RenderRequest
 from promptlib.tui.screens.transfer import ExportScreen, ImportScreen, exporter, importer
 from promptlib.tui.widgets.detail import DetailPane
 from promptlib.tui.widgets.entry_list import EntryList
+from promptlib.tui.widgets.jobs_panel import JobsPanel
 from promptlib.tui.widgets.search_bar import SearchBar, SearchInput
 from promptlib.tui.widgets.sidebar import FilterSidebar
 from promptlib.tui.write_queue import WriteQueue
@@ -46,7 +51,6 @@ SORTS = ("new", "old", "rating", "title", "score")
 SEARCH_DEBOUNCE_S = 0.04
 DETAIL_DEBOUNCE_S = 0.05
 UNDO_LIMIT = 100
-RENDER_UNAVAILABLE = "rendering needs the ML extra and a GPU renderer (not available yet)"
 
 
 class LibraryScreen(Screen[None]):
@@ -72,7 +76,13 @@ class LibraryScreen(Screen[None]):
         Binding("a", "apply_style", "Style", show=False),
         Binding("c", "collect", "Collect", show=False),
         Binding("u", "undo", "Undo"),
-        Binding("r", "render", "Render", show=False),
+        Binding("r", "render", "Render"),
+        Binding("R", "rerun", "Rerun", show=False),
+        Binding("v", "verify", "Verify", show=False),
+        Binding("g", "grid", "Grid", show=False),
+        Binding("m", "mark", "Mark for compare", show=False),
+        Binding("C", "compare", "Compare", show=False),
+        Binding("J", "toggle_jobs", "Jobs"),
         Binding("i", "import", "Import", show=False),
         Binding("x", "export", "Export", show=False),
     ]
@@ -92,6 +102,8 @@ class LibraryScreen(Screen[None]):
         self._detail_timer: Timer | None = None
         self._detail_id: int | None = None
         self.writes = WriteQueue(self)
+        self.jobs = JobQueue(self)
+        self.marked_render: tuple[int, int] | None = None  # (entry id, render id) chosen with m for compare
 
     def compose(self) -> ComposeResult:
         yield SearchBar(id="search-bar")
@@ -99,6 +111,7 @@ class LibraryScreen(Screen[None]):
             yield FilterSidebar(id="sidebar")
             yield EntryList(self._fetch_page, id="entries")
             yield DetailPane(id="detail")
+        yield JobsPanel(id="jobs")
         yield Static(Text("opening library…"), id="status")
         yield Footer()
 
@@ -122,7 +135,12 @@ class LibraryScreen(Screen[None]):
     def busy(self) -> bool:
         """True while a debounce timer, a worker or a queued write is outstanding (tests wait on this)."""
         timers = self._search_timer is not None or self._detail_timer is not None
-        return timers or self.writes.busy or any(not w.is_finished for w in self.app.workers)
+        workers = any(not w.is_finished for w in self.app.workers if w.group != "jobs")
+        return timers or self.writes.busy or workers
+
+    @property
+    def jobs_panel(self) -> JobsPanel:
+        return self.query_one(JobsPanel)
 
     def on_mount(self) -> None:
         self.entry_list.focus()
@@ -131,6 +149,7 @@ class LibraryScreen(Screen[None]):
         """The library is open: run the first query."""
         self.access = access
         self.writes.access = access
+        self.jobs.library_path = access.path
         self.run_query()
 
     def show_failure(self, error: str) -> None:
@@ -345,8 +364,121 @@ class LibraryScreen(Screen[None]):
         self._update_status()
         self.run_query()
 
+    # --- renders, grids, compare (jobs run in their own worker with their own library connection) -------------
+
+    def action_toggle_jobs(self) -> None:
+        panel = self.jobs_panel
+        panel.toggle_class("visible")
+        if panel.has_class("visible"):
+            panel.focus_latest()
+        else:
+            self.entry_list.focus()
+
+    def _queue(self, job: Job) -> None:
+        self.jobs.submit(job)
+        self.jobs_panel.add_class("visible")
+
+    def on_job_changed(self, message: JobChanged) -> None:
+        job = message.job
+        self.jobs_panel.update_job(job)
+        if job.state == FAILED:
+            self.notify_plain(f"{job.title}: {job.error}", error=True)
+        elif job.state == DONE and job.result is not None:
+            self.notify_plain(f"{job.title}: {job.result.summary}")
+            shown = self.detail.entry
+            if shown is not None and shown.id in job.result.entry_ids:
+                self.reload_detail()  # new renders appear without a restart
+            if job.result.render_ids:
+                self.run_query(keep_position=True)
+
+    def on_jobs_panel_cancel_requested(self, message: JobsPanel.CancelRequested) -> None:
+        self.jobs.cancel(message.job)
+
+    def on_jobs_panel_details_requested(self, message: JobsPanel.DetailsRequested) -> None:
+        job = message.job
+        body = Text(job.status_line())
+        if job.result is not None and job.result.detail:
+            body.append("\n\n")
+            body.append(job.result.detail)
+        self.app.push_screen(TextScreen(one_line(job.title), body))
+
+    def _latest_render(self, entry: Entry) -> int | None:
+        full = self.detail.entry if self.detail.entry is not None and self.detail.entry.id == entry.id else None
+        renders = (full or entry).renders
+        if not renders:
+            self.notify_plain(f"#{entry.id} has no renders yet: press r to render it")
+            return None
+        return max(render.id for render in renders)
+
     def action_render(self) -> None:
-        self.notify_plain(RENDER_UNAVAILABLE)
+        entry = self._selected()
+        if entry is None or self.access is None:
+            return
+
+        def done(request: RenderRequest | None) -> None:
+            if request is not None:
+                self._queue(render_jobs.render_job([entry.id], request))
+
+        self.app.push_screen(RenderDialog(f"#{entry.id} {one_line(entry.title or entry.prompt)[:60]}"), done)
+
+    def action_rerun(self) -> None:
+        entry = self._selected()
+        render_id = self._latest_render(entry) if entry is not None else None
+        if entry is not None and render_id is not None:
+            self._queue(render_jobs.rerun_job(entry.id, render_id))
+
+    def action_verify(self) -> None:
+        entry = self._selected()
+        render_id = self._latest_render(entry) if entry is not None else None
+        if entry is not None and render_id is not None:
+            self._queue(render_jobs.verify_job(entry.id, render_id))
+
+    def action_grid(self) -> None:
+        entry = self._selected()
+        if entry is None or self.access is None:
+            return
+
+        def done(request: GridRequest | None) -> None:
+            if request is not None:
+                self._queue(render_jobs.grid_job(entry.id, request))
+
+        subject = f"#{entry.id} {one_line(entry.title or entry.prompt)[:60]}"
+        self.app.push_screen(GridDialog(subject, render_jobs.check_axes), done)
+
+    def action_mark(self) -> None:
+        entry = self._selected()
+        render_id = self._latest_render(entry) if entry is not None else None
+        if entry is not None and render_id is not None:
+            self.marked_render = (entry.id, render_id)
+            self.notify_plain(f"render #{render_id} marked: select another entry and press C to compare")
+
+    def action_compare(self) -> None:
+        entry = self._selected()
+        if entry is None or self.access is None:
+            return
+        self._load_compare(entry.id, self.marked_render[1] if self.marked_render else None)
+
+    @work(thread=True, exclusive=True, group="compare")
+    def _load_compare(self, entry_id: int, marked: int | None) -> None:
+        assert self.access is not None
+        try:
+            with self.access.use() as lib:
+                renders = sorted(lib.get(entry_id).renders, key=lambda r: r.id, reverse=True)
+                if marked is not None and renders and renders[0].id != marked:
+                    pair = [lib.get_render(marked), renders[0]]
+                else:
+                    pair = renders[:2]
+                sides = [(render, str(lib.image_path(render))) for render in pair]
+        except PromptlibError as exc:
+            self.post_message(msg.WriteFailed(str(exc)))
+            return
+        if len(sides) < 2:
+            self.post_message(msg.WriteFailed("compare needs two renders: mark one with m, or render this entry twice"))
+            return
+        self.post_message(msg.CompareLoaded(sides[0], sides[1]))
+
+    def on_compare_loaded(self, message: msg.CompareLoaded) -> None:
+        self.app.push_screen(CompareScreen(message.left, message.right))
 
     # --- changes ------------------------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from promptlib.entries import Entry
@@ -13,6 +13,7 @@ from promptlib.tui.format import fav_mark, one_line, parameters, render_line, so
 from promptlib.tui.widgets.preview import make_preview
 
 LABEL_WIDTH = 12
+MAX_THUMBS = 6  # renders after the first, shown small under the preview
 
 
 def _section(text: Text, title: str) -> None:
@@ -82,18 +83,35 @@ class DetailPane(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(Text("No entry selected", style="dim"), id="detail-body")
         yield Vertical(id="detail-preview")
+        yield Horizontal(id="detail-thumbs")
 
     def show(self, entry: Entry, *, render_paths: list[str], image_path: str | None) -> None:
         self.entry = entry
         self._text = describe(entry, render_paths=render_paths)
         self.query_one("#detail-body", Static).update(self._text)
         self._show_preview(image_path if entry.renders else None, has_renders=bool(entry.renders))
+        self._show_thumbs(render_paths[1 : 1 + MAX_THUMBS])
+
+    def _show_thumbs(self, paths: list[str]) -> None:
+        from pathlib import Path
+
+        box = self.query_one("#detail-thumbs", Horizontal)
+        if [getattr(w, "thumb_path", None) for w in box.children] == paths:
+            return
+        box.remove_children()
+        for path in paths:
+            widget = make_preview(path, classes="thumb") if Path(path).is_file() else None
+            if widget is None:
+                widget = Static(Text("missing" if not Path(path).is_file() else "", style="dim"), classes="thumb")
+            widget.thumb_path = path  # type: ignore[attr-defined]
+            box.mount(widget)
 
     def show_message(self, message: str) -> None:
         self.entry = None
         self._text = Text(one_line(message), style="dim")
         self.query_one("#detail-body", Static).update(self._text)
         self._show_preview(None, has_renders=False)
+        self._show_thumbs([])
 
     def _show_preview(self, path: str | None, *, has_renders: bool) -> None:
         if path == self._preview_path and path is not None:

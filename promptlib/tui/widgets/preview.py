@@ -33,10 +33,10 @@ def prepare_image_support() -> bool:
     return image_widget_class() is not None
 
 
-def make_preview(path: str) -> Widget | None:
+def make_preview(path: str, *, classes: str = "preview-image") -> Widget | None:
     """A widget showing the image at `path`, or None when previews are unavailable."""
     cls = image_widget_class()
     if cls is None:
         return None
-    widget: Widget = cls(path, classes="preview-image")
+    widget: Widget = cls(path, classes=classes)
     return widget
