@@ -8,7 +8,7 @@ from promptlib.library import Library
 from promptlib.tui.app import PromptlibApp
 from promptlib.tui.screens.confirm import ConfirmScreen
 from promptlib.tui.screens.edit import EditScreen
-from promptlib.tui.screens.library import RENDER_UNAVAILABLE, LibraryScreen
+from promptlib.tui.screens.library import LibraryScreen
 from promptlib.tui.screens.pickers import CollectionScreen, StylePickerScreen
 
 from .helpers import settle
@@ -216,10 +216,3 @@ async def test_new_entry_from_the_edit_dialog(app: PromptlibApp, tiny: Library) 
         assert entry.prompt == "a brand new prompt"
         assert entry.tags == ("fresh", "new")
         assert (entry.params["width"], entry.params["height"]) == (640, 480)
-
-
-async def test_render_says_plainly_that_it_is_not_available(app: PromptlibApp) -> None:
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("r")
-        assert RENDER_UNAVAILABLE in _notes(app)

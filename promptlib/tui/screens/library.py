@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 SORTS = ("new", "old", "rating", "title", "score")
 SEARCH_DEBOUNCE_S = 0.04
+SEARCH_MODES = ("lexical", "hybrid", "semantic")
+RANKED_LIMIT = 500  # a semantic or hybrid result lists the best this many
 DETAIL_DEBOUNCE_S = 0.05
 UNDO_LIMIT = 100
 
@@ -60,6 +62,7 @@ class LibraryScreen(Screen[None]):
         Binding("slash", "focus_search", "Search"),
         Binding("escape", "focus_list", "To list", show=False),
         Binding("s", "cycle_sort", "Sort"),
+        Binding("ctrl+o", "cycle_search_mode", "Search mode", key_display="^o"),
         Binding("f", "toggle_sidebar", "Filters"),
         Binding("e", "edit", "Edit"),
         Binding("n", "add", "New"),
@@ -92,6 +95,8 @@ class LibraryScreen(Screen[None]):
         self.access: LibraryAccess | None = None
         self.sort = "new"
         self.query_text = ""
+        self.search_mode = "lexical"
+        self._ranked: tuple[tuple[str, str, str], list[int]] = (("", "", ""), [])
         self.count = 0
         self.last_query_seconds = 0.0  # database time of the last query (count + first page)
         self.results_shown_at = 0.0  # perf_counter when the last result reached the list
@@ -173,14 +178,23 @@ class LibraryScreen(Screen[None]):
         assert self.access is not None
         worker = get_current_worker()
         started = time.perf_counter()
+        mode = self.search_mode if query.strip() else "lexical"
         try:
-            with self.access.use() as lib:
-                total = lib.reachable(query)
-            if worker.is_cancelled:
-                return
-            with self.access.use() as lib:
-                rows = lib.entries(limit=self.entry_list.cache.page_size, offset=0, sort=sort, query=query)
-        except PromptlibError as exc:  # QueryError for a malformed query
+            if mode != "lexical":
+                with self.access.use() as lib:
+                    hits = lib.search(query, limit=RANKED_LIMIT, mode=mode).hits
+                ranked = [hit.entry.id for hit in hits]
+                rows = [hit.entry for hit in hits[: self.entry_list.cache.page_size]]
+                total = len(ranked)
+            else:
+                ranked = []
+                with self.access.use() as lib:
+                    total = lib.reachable(query)
+                if worker.is_cancelled:
+                    return
+                with self.access.use() as lib:
+                    rows = lib.entries(limit=self.entry_list.cache.page_size, offset=0, sort=sort, query=query)
+        except PromptlibError as exc:  # QueryError for a malformed query; no index for semantic search
             self.post_message(msg.QueryFailed(ticket, query, str(exc)))
             return
         except Exception as exc:  # a database hiccup is shown, not raised into the UI
@@ -188,13 +202,28 @@ class LibraryScreen(Screen[None]):
             return
         if not worker.is_cancelled:
             seconds = time.perf_counter() - started
+            self._ranked = (self._ranked_key(query, sort, mode), ranked)
             self.post_message(msg.QueryLoaded(ticket, query, sort, total, rows, seconds, keep_position))
 
+    def _ranked_key(self, query: str, sort: str, mode: str) -> tuple[str, str, str]:
+        return (query, sort, mode)
+
     def _fetch_page(self, request: PageRequest) -> list[Entry]:
-        """Runs in the list's page worker."""
+        """Runs in the list's page worker. A semantic or hybrid result is a ranked list of ids held here."""
         assert self.access is not None
+        key, ranked = self._ranked
+        if ranked and key[:2] == (request.query, request.sort):
+            with self.access.use() as lib:
+                return lib.get_many(ranked[request.offset : request.offset + request.limit], with_renders=False)
         with self.access.use() as lib:
             return lib.entries(limit=request.limit, offset=request.offset, sort=request.sort, query=request.query)
+
+    def action_cycle_search_mode(self) -> None:
+        """lexical → hybrid → semantic: hybrid and semantic need the semantic index (``promptlib index build``)."""
+        self.search_mode = SEARCH_MODES[(SEARCH_MODES.index(self.search_mode) + 1) % len(SEARCH_MODES)]
+        self.search_bar.show_mode(self.search_mode)
+        self._update_status()
+        self.run_query()
 
     def on_query_loaded(self, message: msg.QueryLoaded) -> None:
         if message.ticket != self._ticket:
@@ -230,6 +259,9 @@ class LibraryScreen(Screen[None]):
             text.append(f" (the best {shown:,} listed)", style="dim")
         text.append("  ·  sort: ")
         text.append(self.sort, style="bold")
+        if self.search_mode != "lexical":
+            text.append("  ·  mode: ")
+            text.append(self.search_mode, style="bold magenta")
         if self.query_text.strip():
             text.append("  ·  query: ")
             text.append(one_line(self.query_text), style="italic")

@@ -48,6 +48,7 @@ class SearchBar(Vertical):
                 placeholder='search: words "phrases" -not tag:x sampler:"Euler a" steps:20-30 rating:>=4 fav:yes',
                 id="search-input",
             )
+            yield Static("lexical", id="search-mode")
             yield Button("?", id="search-help-button", tooltip="Query language help")
         yield Static("", id="search-error")
 
@@ -56,6 +57,10 @@ class SearchBar(Vertical):
         return self.query_one(SearchInput)
 
     error_text = ""  # the error shown now (escaped), empty when none
+
+    def show_mode(self, mode: str) -> None:
+        """lexical, hybrid or semantic (ctrl+o cycles)."""
+        self.query_one("#search-mode", Static).update(Text(mode, style="bold" if mode != "lexical" else "dim"))
 
     def show_error(self, message: str) -> None:
         """Show a query error under the bar (the text may echo the query, so it is escaped)."""
