@@ -65,6 +65,8 @@ class FacetsLoaded(Message):
     packs: list[tuple[str, int]]
     samplers: list[tuple[str, int]]
     totals: dict[str, Any]
+    models: list[tuple[str, int]]
+    collections: list[tuple[str, int]]
 
 
 @dataclass

@@ -368,16 +368,23 @@ class LibraryScreen(Screen[None]):
             with self.access.use() as lib:
                 tags = lib.tags(limit=15)
                 stats = lib.stats()
+                collections = lib.collections()[:15]
         except Exception as exc:  # the sidebar is optional: say what failed and carry on
             self.post_message(msg.WriteFailed(f"could not load filters: {exc}"))
             return
         packs = list(stats.get("top_packs", {}).items())
         samplers = list(stats.get("top_samplers", {}).items())
-        self.post_message(msg.FacetsLoaded(tags, packs, samplers, stats))
+        models = list(stats.get("top_models", {}).items())
+        self.post_message(msg.FacetsLoaded(tags, packs, samplers, stats, models, collections))
 
     def on_facets_loaded(self, message: msg.FacetsLoaded) -> None:
         self.sidebar.show_facets(
-            tags=message.tags, packs=message.packs, samplers=message.samplers, totals=message.totals
+            tags=message.tags,
+            packs=message.packs,
+            samplers=message.samplers,
+            totals=message.totals,
+            models=message.models,
+            collections=message.collections,
         )
 
     def on_filter_sidebar_filter_chosen(self, message: FilterSidebar.FilterChosen) -> None:

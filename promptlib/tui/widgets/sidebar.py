@@ -1,4 +1,5 @@
-"""The filter sidebar: favourites, ratings, top tags, packs and samplers; choosing one adds a query filter."""
+"""The filter sidebar: favourites, ratings, top tags, packs, samplers, models and collections; choosing one adds a
+query filter."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ class FilterSidebar(Vertical):
         packs: list[tuple[str, int]],
         samplers: list[tuple[str, int]],
         totals: dict[str, Any],
+        models: list[tuple[str, int]] | None = None,
+        collections: list[tuple[str, int]] | None = None,
     ) -> None:
         """Fill the list (names are untrusted: shown escaped, quoted in the clause when needed)."""
         self._clauses.clear()
@@ -64,6 +67,8 @@ class FilterSidebar(Vertical):
             ("Tags", "tag", tags),
             ("Packs", "pack", packs),
             ("Samplers", "sampler", samplers),
+            ("Models", "model", models or []),
+            ("Collections", "collection", collections or []),
         ):
             if not values:
                 continue
