@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test check lint typecheck pytest bench install-dev install-all clean
+.PHONY: run test check lint typecheck pytest bench reliability install-dev install-all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ pytest: $(VENV)/.stamp-all
 test: lint typecheck pytest
 
 check: test
+
+# The long reliability runs (docs/RELIABILITY.md): >= 1,000 SIGKILLs, >= 100,000 fuzz inputs, two writers x 10,000
+# changes, racing migrations. About an hour on 2 cores; figures go to $(RELIABILITY_OUT)/*.json. The short versions
+# run in `make test`. Knobs: PROMPTLIB_KILLS, PROMPTLIB_FUZZ_INPUTS, PROMPTLIB_CHANGES, PROMPTLIB_MIGRATION_ROUNDS.
+RELIABILITY_OUT ?= build/reliability
+reliability: $(VENV)/.stamp-dev
+	PROMPTLIB_RELIABILITY_OUT=$(RELIABILITY_OUT) $(BIN)/pytest tests/reliability --run-slow
 
 bench: $(VENV)/.stamp-all
 	$(BIN)/python benchmarks/run_all.py

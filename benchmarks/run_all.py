@@ -14,6 +14,8 @@ BENCHMARKS = [
     ["bench_images.py"],
     ["bench_formats.py"],
     ["bench_tui.py"],
+    ["bench_vectors.py"],
+    ["bench_semantic.py"],
 ]
 
 if __name__ == "__main__":

@@ -30,11 +30,20 @@ default_limit = 20
 # open_clip model and pretrained tag used by semantic search (weights must be in the local cache).
 model = "ViT-B-32"
 pretrained = "laion2b_s34b_b79k"
+# Or a weights file (.safetensors / .pt), and an architecture JSON named <model>.json for a custom model.
+# checkpoint = "~/models/my-clip.safetensors"
+# model_config = "~/models/my-clip.json"
+# "auto" embeds on the GPU in fp16 when there is one; batch_size 0 and workers -1 pick for the machine.
+device = "auto"
+batch_size = 0
+workers = -1
 
 [render]
 # Default dtype and device for renders: "auto" picks cuda/fp16 when a GPU is present.
 device = "auto"
 dtype = "auto"
+# Folders holding checkpoints (.safetensors) and diffusers model folders, listed by `promptlib models`.
+# model_dirs = ["~/stable-diffusion-webui/models/Stable-diffusion"]
 """
 
 
@@ -61,8 +70,14 @@ class Config:
     search_limit: int = 20
     embedding_model: str = "ViT-B-32"
     embedding_pretrained: str = "laion2b_s34b_b79k"
+    embedding_checkpoint: str | None = None
+    embedding_model_config: str | None = None
+    embedding_device: str = "auto"
+    embedding_batch_size: int = 0  # images per batch; 0 = automatic
+    embedding_workers: int = -1  # image decoding processes; -1 = automatic
     render_device: str = "auto"
     render_dtype: str = "auto"
+    render_model_dirs: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -80,7 +95,22 @@ class Config:
             search_limit=int(search.get("default_limit", 20)),
             embedding_model=str(embedding.get("model", "ViT-B-32")),
             embedding_pretrained=str(embedding.get("pretrained", "laion2b_s34b_b79k")),
+            embedding_checkpoint=str(embedding["checkpoint"]) if embedding.get("checkpoint") else None,
+            embedding_model_config=str(embedding["model_config"]) if embedding.get("model_config") else None,
+            embedding_device=str(embedding.get("device", "auto")),
+            embedding_batch_size=int(embedding.get("batch_size", 0)),
+            embedding_workers=int(embedding.get("workers", -1)),
             render_device=str(render.get("device", "auto")),
             render_dtype=str(render.get("dtype", "auto")),
+            render_model_dirs=_str_tuple(render.get("model_dirs", ()), "render.model_dirs"),
             raw=data,
         )
+
+
+def _str_tuple(value: Any, key: str) -> tuple[str, ...]:
+    """A TOML list of strings (or one string) as a tuple; anything else is a malformed config (ValueError)."""
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{key} must be a list of folder paths")
+    return tuple(value)

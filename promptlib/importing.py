@@ -8,6 +8,7 @@ and the rest of the run goes on. Zips are read member by member, never extracted
 from __future__ import annotations
 
 import os
+import stat
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -154,12 +155,21 @@ class Importer:
         if (folder / "pack.json").is_file() and self.fmt in (None, "promptlib-pack"):
             self._guard(str(folder), lambda: self._report(self.lib.import_pack(folder)))
             return
+        root = folder.resolve()
         for path in _walk(folder, skip=self.lib.path.resolve()):
-            self._file(path)
+            self._file(path, root=root)
 
-    def _file(self, path: Path) -> None:
+    def _file(self, path: Path, *, root: Path | None = None) -> None:
+        """Import one file; inside a folder (`root`), symlinks leading out of it are refused."""
         try:
-            size = path.stat().st_size
+            if root is not None and path.is_symlink() and not path.resolve().is_relative_to(root):
+                self.summary.fail(str(path), "a symlink to a file outside the imported folder: skipped")
+                return
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):  # a pipe would block forever, a device never end
+                self.summary.fail(str(path), "not a regular file (a pipe, device or socket): skipped")
+                return
+            size = info.st_size
             with path.open("rb") as handle:
                 head = handle.read(16)
         except OSError as exc:
@@ -181,10 +191,12 @@ class Importer:
             self._guard(str(path), lambda: self._report(self.lib.import_path(path, fmt=self.fmt, pack=self.pack)))
 
     def _zip(self, path: Path) -> None:
+        from promptlib.packs.native import ZIP_OPEN_ERRORS, brief
+
         try:
             archive = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            self.summary.fail(str(path), f"not a readable zip ({exc})")
+        except ZIP_OPEN_ERRORS as exc:
+            self.summary.fail(str(path), f"not a readable zip ({brief(exc)})")
             return
         with archive:
             infos = archive.infolist()
@@ -215,7 +227,7 @@ class Importer:
 
     @staticmethod
     def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-        from promptlib.packs.native import safe_member_name
+        from promptlib.packs.native import read_member, safe_member_name
 
         safe_member_name(info.filename)
         if info.external_attr >> 28 == 0o12:
@@ -225,11 +237,7 @@ class Importer:
             raise UnsafeInputError(f"member is larger than {limit:,} bytes")
         if info.compress_size and info.file_size / info.compress_size > MAX_ZIP_RATIO:
             raise UnsafeInputError(f"member inflates {info.file_size // info.compress_size}x: refusing a zip bomb")
-        with archive.open(info) as handle:
-            data = handle.read(limit + 1)  # the header can lie: bound what is inflated
-        if len(data) > limit:
-            raise UnsafeInputError(f"member is larger than {limit:,} bytes")
-        return data
+        return read_member(archive, info, limit=limit, name="member")
 
     def _foreign(self, data: bytes, where: str) -> None:
         if len(data) > MAX_JSON_BYTES:

@@ -13,16 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from promptlib.entries import ImportReport
-from promptlib.errors import LibraryError, ValidationError
+from promptlib.errors import ValidationError
 from promptlib.recipe import Recipe
-from promptlib.store.bulk import NewEntry, insert_entries
+from promptlib.store.bulk import NewEntry, gc_paused, insert_entries
 from promptlib.store.db import sql_datetime
 from promptlib.store.renders import NewRender, insert_render
 from promptlib.store.tags import clean_tags
 
 if TYPE_CHECKING:
+    from promptlib.images import ImageInfo
     from promptlib.importing import ImageItem
     from promptlib.library import Library, Progress
+    from promptlib.store.files import StoredFile
 
 
 def ingest_entries(
@@ -36,51 +38,97 @@ def ingest_entries(
     progress: Progress | None,
     images: Any = None,
 ) -> ImportReport:
-    """Validate pack entries, insert them and their styles in one transaction, then store their images."""
-    from promptlib.packs.native import iter_images
-
+    """Validate pack entries, store their images' files, then insert entries, styles and renders in one
+    transaction: a crash leaves the old library or the new one (plus at most unreferenced files)."""
     report = ImportReport(pack=pack_name)
     news: list[tuple[NewEntry, Any]] = []
-    for n, item in enumerate(items):
-        try:
-            new = lib.prepare_entry(
-                item.prompt,
-                negative_prompt=item.negative_prompt,
-                title=item.title or "",
-                notes=item.notes,
-                tags=item.tags,
-                params=item.params,  # validated with the pack: used as it is
-                rating=item.rating,
-                favourite=item.favourite,
-                source=source,
-            )
-        except ValidationError as exc:
-            report.errors.append(f"entry {n + 1}: {exc}")
-            continue
-        news.append((new, item))
+    with gc_paused():  # (see gc_paused: the collector would cost as much as the preparation)
+        for n, item in enumerate(items):
+            try:
+                new = lib.prepare_entry(
+                    item.prompt,
+                    negative_prompt=item.negative_prompt,
+                    title=item.title or "",
+                    notes=item.notes,
+                    tags=item.tags,
+                    params=item.params,  # validated with the pack: used as it is
+                    rating=item.rating,
+                    favourite=item.favourite,
+                    source=source,
+                )
+            except ValidationError as exc:
+                report.errors.append(f"entry {n + 1}: {exc}")
+                continue
+            news.append((new, item))
+    with lib.images.writing():  # from the first file to the commit (see ImageStore.writing)
+        return _insert_pack(
+            lib, news, styles, images=images, report=report, pack_name=pack_name, pack_fields=pack_fields,
+            progress=progress,
+        )  # fmt: skip
+
+
+def _insert_pack(
+    lib: Library,
+    news: list[tuple[NewEntry, Any]],
+    styles: Sequence[Any],
+    *,
+    images: Any,
+    report: ImportReport,
+    pack_name: str,
+    pack_fields: dict[str, Any],
+    progress: Progress | None,
+) -> ImportReport:
+    placed = _store_pack_images(lib, news, images, report) if images is not None else []
     with lib.db.write() as conn:
         pack_id = lib.ensure_pack(conn, pack_name, **pack_fields)
         result = insert_entries(conn, [n for n, _ in news], pack_id=pack_id, progress=progress, bulk=True)
         report.added, report.skipped, report.ids = len(result.ids), result.skipped, result.ids
         report.styles_added, report.styles_skipped = insert_styles(conn, styles, pack_id)
-    if images is None:
-        return report
-    # Images: files first, then their rows (one transaction per image).
-    for (new, item), entry_id in zip(news, result.all_ids, strict=True):
-        try:
-            for digest, data in iter_images(images, item):
-                if lib.has_image(entry_id, digest):
-                    continue
-                recipe = Recipe(
-                    prompt=new.prompt,
-                    negative_prompt=new.negative_prompt,
-                    **(new.params.model_dump() if new.params is not None else {}),
-                )
-                lib.add_image(entry_id, data, recipe=recipe, kind="import")
-                report.images_added += 1
-        except (LibraryError, ValidationError) as exc:
-            report.errors.append(str(exc))
+        for n, stored, info in placed:
+            new = news[n][0]
+            recipe = Recipe(
+                prompt=new.prompt,
+                negative_prompt=new.negative_prompt,
+                **(new.params.model_dump() if new.params is not None else {}),
+            )
+            render = NewRender(
+                prompt_id=result.all_ids[n],
+                image_sha256=stored.sha256,
+                image_path=stored.relpath,
+                width=info.width,
+                height=info.height,
+                file_size=stored.size,
+                format=info.format,
+                kind="import",
+                recipe=recipe,
+            )
+            report.images_added += insert_render(conn, render, skip_existing=True) is not None
     return report
+
+
+def _store_pack_images(
+    lib: Library, news: Sequence[tuple[NewEntry, Any]], source: Any, report: ImportReport
+) -> list[tuple[int, StoredFile, ImageInfo]]:
+    """Store the image files of a pack's entries (files first, one sync for all); returns (entry index, stored file,
+    image info) per image. An entry whose image is bad or unsafe keeps its entry; the problem is reported.
+    Raises LibraryError when the disk refuses a file (the import then changes nothing but unreferenced files)."""
+    from promptlib.images import probe_image
+    from promptlib.packs.native import iter_images
+
+    placed: list[tuple[int, StoredFile, ImageInfo]] = []
+    created = False
+    for n, (_new, item) in enumerate(news):
+        try:
+            for _digest, data in iter_images(source, item):
+                info = probe_image(data, name=f"image of entry {n + 1}")
+                stored = lib.images.put(data, ext=info.extension, sync=False)
+                created = created or stored.created
+                placed.append((n, stored, info))
+        except ValidationError as exc:  # a bad image skips the image; a storage error (LibraryError) ends the import
+            report.errors.append(str(exc))
+    if created:
+        lib.images.sync_all()
+    return placed
 
 
 def insert_styles(conn: sqlite3.Connection, styles: Sequence[Any], pack_id: int | None) -> tuple[int, int]:
@@ -111,6 +159,11 @@ def insert_styles(conn: sqlite3.Connection, styles: Sequence[Any], pack_id: int 
 def ingest_images(lib: Library, items: Sequence[ImageItem], *, pack: str | None = None) -> ImportReport:
     """Store images with the recipes read from their metadata: files first (one sync per batch),
     then one transaction adding an entry per recipe (duplicates skipped) and the image as its render."""
+    with lib.images.writing():  # from the first file to the commit (see ImageStore.writing)
+        return _ingest_images(lib, items, pack)
+
+
+def _ingest_images(lib: Library, items: Sequence[ImageItem], pack: str | None) -> ImportReport:
     from promptlib.images import FORMATS
     from promptlib.store.files import sha256_bytes
 

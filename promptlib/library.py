@@ -22,20 +22,28 @@ from pydantic import ValidationError as PydanticValidationError
 
 from promptlib import config as cfg
 from promptlib.entries import Entry, ImportReport, RenderInfo, SearchHit, StyleInfo
-from promptlib.errors import LibraryError, NotFoundError, ValidationError
+from promptlib.errors import LibraryError, NotFoundError, PromptlibError, ValidationError
 from promptlib.ingest import ingest_entries, ingest_images
 from promptlib.limits import MAX_NOTES_CHARS, MAX_PROMPT_CHARS, MAX_TITLE_CHARS
-from promptlib.recipe import PARAM_FIELDS, GenerationParams, Recipe, canonical_sampler
+from promptlib.recipe import GenerationParams, Recipe, check_params_dict, fast_params_from_dict, params_from_dict
 from promptlib.search import dsl, lexical
 from promptlib.store import migrate, queries
-from promptlib.store.bulk import NewEntry, insert_entries
+from promptlib.store.bulk import NewEntry, insert_entries, references_unchecked
 from promptlib.store.db import Database, sql_datetime
 from promptlib.store.files import ImageStore
 from promptlib.store.renders import NewRender, insert_render
-from promptlib.store.tags import clean_tags, drop_unused_tags, get_tags, set_tags
+from promptlib.store.tags import clean_tag_tuple, clean_tags, drop_unused_tags, get_tags, set_tags
 
 if TYPE_CHECKING:
+    import threading
+
     from promptlib.importing import ImageItem, ImportSummary
+    from promptlib.render.renderer import RenderOptions
+    from promptlib.render.results import GridResult, Rendered, RenderProgress, RenderRun, VerifyReport
+    from promptlib.search.duplicates import DuplicateCluster
+    from promptlib.search.reports import BuildReport, IndexStatus
+    from promptlib.search.semantic import SemanticSearch, StageProgress
+    from promptlib.store.doctor import Facts as DoctorFacts
     from promptlib.store.doctor import Finding
 
 Progress = Callable[[int], None]
@@ -68,21 +76,15 @@ def make_params(params: GenerationParams | dict[str, Any] | None) -> GenerationP
     Raises ValidationError naming the bad field."""
     if params is None:
         return None
-    if isinstance(params, GenerationParams):
+    if type(params) is dict:
+        # plain values are checked in Python (~1 µs); anything else, errors included, goes through pydantic
+        fast = fast_params_from_dict(params)
+        if fast is not None:
+            return fast
+    elif isinstance(params, GenerationParams):
         return params.canonical() if params.model_fields_set else None
-    known = {k: v for k, v in params.items() if k in PARAM_FIELDS}
-    extra = dict(params.get("extra") or {})
-    extra.update((k, v) for k, v in params.items() if k not in known and k != "extra")
-    sampler, schedule = known.get("sampler"), known.get("schedule")
-    # (isinstance with a `str | None` union costs ~1.5 µs: too much per row of a bulk import)
-    if (
-        (sampler or schedule)
-        and (sampler is None or type(sampler) is str)
-        and (schedule is None or type(schedule) is str)
-    ):
-        known["sampler"], known["schedule"] = canonical_sampler(sampler, schedule)
     try:
-        return GenerationParams(extra=extra, **known)
+        return params_from_dict(params)
     except PydanticValidationError as exc:
         first = exc.errors()[0]
         raise ValidationError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
@@ -113,6 +115,7 @@ class Library:
         self._ensure_schema()
         self.db = Database(self.db_path)
         self.images.sweep_temp()
+        migrate.sweep_backup_temps(self.path / cfg.BACKUPS_DIR)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Library:
@@ -175,22 +178,38 @@ class Library:
         source: dict[str, Any] | None = None,
     ) -> NewEntry:
         """Validate one entry for `add_many` (the bulk path); raises ValidationError naming the problem."""
-        _check_text("prompt", prompt, MAX_PROMPT_CHARS, required=True)
-        _check_text("negative prompt", negative_prompt, MAX_PROMPT_CHARS)
-        _check_text("title", title, MAX_TITLE_CHARS)
-        _check_text("notes", notes, MAX_NOTES_CHARS)
+        # One combined test for the common case (~0.3 µs); `_check_text` finds and words the first problem.
+        if (
+            "\x00" in prompt
+            or len(prompt) > MAX_PROMPT_CHARS
+            or not prompt
+            or prompt.isspace()  # (with the test above: exactly `not prompt.strip()`)
+            or "\x00" in negative_prompt
+            or len(negative_prompt) > MAX_PROMPT_CHARS
+            or "\x00" in title
+            or len(title) > MAX_TITLE_CHARS
+            or "\x00" in notes
+            or len(notes) > MAX_NOTES_CHARS
+        ):
+            _check_text("prompt", prompt, MAX_PROMPT_CHARS, required=True)
+            _check_text("negative prompt", negative_prompt, MAX_PROMPT_CHARS)
+            _check_text("title", title, MAX_TITLE_CHARS)
+            _check_text("notes", notes, MAX_NOTES_CHARS)
         if rating is not None and not 0 <= rating <= 5:
             raise ValidationError(f"rating {rating} is outside 0-5")
-        return NewEntry(
-            prompt=prompt,
-            negative_prompt=negative_prompt,
-            title=title.strip(),
-            notes=notes,
-            tags=tuple(clean_tags(tags)),
-            params=make_params(params),
-            rating=rating,
-            favourite=favourite,
-            source=source or {},
+        tag_tuple = clean_tag_tuple(tuple(tags))
+        # plain parameter dicts: checked here, the model built only if someone asks for entry.params
+        checked = check_params_dict(params) if type(params) is dict else None
+        return NewEntry.checked(
+            prompt,
+            negative_prompt,
+            title.strip(),
+            notes,
+            tag_tuple,
+            checked if checked is not None else make_params(params),
+            rating,
+            favourite,
+            source or {},
         )
 
     def add(
@@ -231,7 +250,7 @@ class Library:
     ) -> ImportReport:
         """Insert many validated entries in one transaction, skipping ones already present (idempotent)."""
         report = ImportReport(pack=pack)
-        with self.db.write() as conn:
+        with self.db.lock, references_unchecked(self.db.conn), self.db.write() as conn:
             pack_id = self.ensure_pack(conn, pack) if pack else None
             result = insert_entries(conn, entries, pack_id=pack_id, progress=progress, bulk=True)
         report.added, report.skipped, report.ids = len(result.ids), result.skipped, result.ids
@@ -341,6 +360,10 @@ class Library:
         wanted = sorted(set(ids))
         if not wanted:
             return 0
+        with self.images.exclusive():  # no other process may adopt a file between our check and its deletion
+            return self._remove(wanted)
+
+    def _remove(self, wanted: list[int]) -> int:
         with self.db.write() as conn:
             marks = ",".join("?" * len(wanted))
             paths = [
@@ -371,9 +394,38 @@ class Library:
             result = lexical.search(self.db.conn, parsed, limit=limit, offset=offset, sort=sort)
             return self.get_many([pid for pid, _ in result.hits], with_renders=False)
 
-    def search(self, query: str, *, limit: int = 20, offset: int = 0, sort: str = "score") -> SearchResult:
-        """Lexical search with the query DSL (see `promptlib.search.dsl`); raises QueryError for bad queries."""
+    def search(
+        self,
+        query: str = "",
+        *,
+        limit: int = 20,
+        offset: int = 0,
+        sort: str = "score",
+        mode: str = "auto",
+        image: str | os.PathLike[str] | bytes | None = None,
+        like: int | None = None,
+        similar_prompts: bool = False,
+    ) -> SearchResult:
+        """Search with the query DSL (see `promptlib.search.dsl`); raises QueryError for bad queries.
+
+        `mode`: ``lexical`` (bm25), ``semantic`` (vectors), ``hybrid`` (both, fused), or ``auto``: hybrid when the
+        query has words and a semantic index exists, else lexical. `image` (a file or its bytes) or `like` (a
+        render id) search by image; `similar_prompts` searches prompt embeddings instead of image embeddings
+        (then `like` is a prompt id). Filters restrict every side (docs/search.md).
+
+        Semantic and hybrid hits are `promptlib.search.hybrid.HybridHit`s: ``scores`` holds ``lexical``,
+        ``semantic`` and ``fused`` (None where a side did not find the entry) and ``render_id`` the image that matched;
+        the result says which ``mode`` ran and, when ``auto`` fell back to lexical search, why (``note``). Raises
+        NotFoundError when a semantic mode has no index, a render id is unknown or the model's weights are missing;
+        ValidationError for an image that is not acceptable."""
         parsed = dsl.parse(query)
+        if mode != "lexical" and self._wants_semantic(parsed, mode, image, like, similar_prompts):
+            return self._semantic_search(
+                query, parsed, limit=limit, offset=offset, sort=sort, mode=mode, image=image, like=like,
+                prompts=similar_prompts,
+            )  # fmt: skip
+        if image is not None or like is not None or similar_prompts:
+            raise ValidationError("--image, --like and --similar-prompts need --mode semantic or hybrid")
         with self.db.lock:
             result = lexical.search(self.db.conn, parsed, limit=limit, offset=offset, sort=sort)
             entries = {e.id: e for e in self.get_many([pid for pid, _ in result.hits])}
@@ -602,7 +654,10 @@ class Library:
 
     def import_images(self, items: Sequence[ImageItem], *, pack: str | None = None) -> ImportReport:
         """Store images with the recipes read from their metadata (see `promptlib.ingest.ingest_images`)."""
-        return ingest_images(self, items, pack=pack)
+        before = self._newest_render_id()
+        report = ingest_images(self, items, pack=pack)
+        self._embed_renders_after(before)
+        return report
 
     def import_pack(self, path: str | os.PathLike[str], *, progress: Progress | None = None) -> ImportReport:
         """Import a native pack (folder or .zip). Idempotent; bad entries are reported and skipped."""
@@ -611,6 +666,7 @@ class Library:
         source_path = Path(path)
         if not source_path.exists():
             raise NotFoundError(f"{source_path}: no such file or folder")
+        before = self._newest_render_id()
         with PackSource(source_path) as source:
             loaded = load_pack(source)
             m = loaded.manifest
@@ -634,6 +690,7 @@ class Library:
             )
             report.errors[:0] = loaded.errors
         report.format = "promptlib-pack"
+        self._embed_renders_after(before)
         return report
 
     def export(
@@ -692,23 +749,24 @@ class Library:
         from promptlib.images import probe_image
 
         info = probe_image(data)
-        stored = self.images.put(data, ext=info.extension)
-        new = NewRender(
-            prompt_id=entry_id,
-            image_sha256=stored.sha256,
-            image_path=stored.relpath,
-            width=info.width,
-            height=info.height,
-            file_size=stored.size,
-            format=info.format,
-            kind=kind,
-            recipe=recipe,
-            environment=environment or {},
-            timings=timings or {},
-        )
-        with self.db.write() as conn:
-            self._require(conn, [entry_id])
-            render_id = insert_render(conn, new)
+        with self.images.writing():  # from the file to its row's commit (see ImageStore.writing)
+            stored = self.images.put(data, ext=info.extension)
+            new = NewRender(
+                prompt_id=entry_id,
+                image_sha256=stored.sha256,
+                image_path=stored.relpath,
+                width=info.width,
+                height=info.height,
+                file_size=stored.size,
+                format=info.format,
+                kind=kind,
+                recipe=recipe,
+                environment=environment or {},
+                timings=timings or {},
+            )
+            with self.db.write() as conn:
+                self._require(conn, [entry_id])
+                render_id = insert_render(conn, new)
         assert render_id is not None
         return self.get_render(render_id)
 
@@ -729,12 +787,376 @@ class Library:
 
     def _on_new_renders(self, renders: Sequence[RenderInfo], images: Sequence[Any] | None = None) -> None:
         """Called after renders (from the renderer or an import) are stored: keeps derived data such as the
-        semantic index up to date. ``images`` are the decoded PIL images when the caller has them in memory."""
-        return None
+        semantic index up to date. ``images`` are the decoded PIL images when the caller has them in memory.
+
+        Cheap when no semantic index exists (a file check and one indexed query); otherwise embeds the images (on
+        the GPU when there is one) and adds them to the index held in memory. Never raises: an embedding failure is
+        logged and shown by `index_status()`."""
+        if not renders:
+            return
+        try:
+            if self._semantic is None and not self._has_embeddings():
+                return
+            self.semantic.on_new_renders([r.id for r in renders], images)
+        except Exception as exc:  # a render is already stored; derived data must never fail it
+            import logging
+
+            logging.getLogger(__name__).warning("embedding new renders failed: %s", exc)
 
     # --- rendering (promptlib.render) ---------------------------------------------------------------------------
 
+    def render(
+        self,
+        target: int | str | Sequence[int],
+        *,
+        n: int = 1,
+        model: str | None = None,
+        sampler: str | None = None,
+        steps: int | None = None,
+        cfg: float | None = None,
+        seed: int | str | None = None,
+        size: tuple[int, int] | str | None = None,
+        overrides: dict[str, Any] | None = None,
+        options: RenderOptions | None = None,
+        limit: int | None = None,
+        progress: Callable[[RenderProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RenderRun:
+        """Render entries — an id, ids, or a search query (a pack: ``"pack:NAME"``) — and store the images as
+        renders whose PNGs embed their recipe. ``n`` images per entry with consecutive seeds; ``seed`` is a number,
+        ``"random"`` or None (the entry's seed, else random). Other recipe fields (``schedule``, ``clip_skip``,
+        ``vae``, ``loras``, ``dtype``, ``negative_prompt``, ``width``/``height``) go in ``overrides``; how to run
+        (device, batch size, speed and memory options, deterministic mode) in ``options``.
+
+        Compatible images are rendered in batches of ``options.batch_size``. ``progress`` gets `RenderProgress`
+        events on the calling thread; setting ``cancel`` stops before the next step and returns what is stored
+        (``run.cancelled``). Raises NotFoundError, ValidationError before anything renders when an entry, model or
+        field is unusable."""
+        from promptlib.render import service
+
+        fields = dict(overrides or {})
+        for key, value in (("model", model), ("sampler", sampler), ("steps", steps), ("cfg_scale", cfg)):
+            if value is not None:
+                fields[key] = value
+        if seed is not None:
+            fields["seed"] = seed
+        if size is not None:
+            fields["width"], fields["height"] = self._render_size(size)
+        return service.render(
+            self,
+            target,
+            overrides=fields,
+            n=n,
+            options=options or self._render_options(),
+            limit=limit,
+            progress=progress,
+            cancel=cancel,
+        )
+
+    def rerun(
+        self,
+        render_id: int,
+        *,
+        options: RenderOptions | None = None,
+        exact: bool = True,
+        progress: Callable[[RenderProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Rendered:
+        """Render a stored render's recipe again and store it as a new render (``environment.rerun_of``). With
+        ``exact`` the original batch geometry and pixel-affecting options are replayed, so in the same environment
+        the image is bit-identical. Raises NotFoundError, ValidationError, RenderCancelled when cancelled."""
+        from promptlib.render import service
+        from promptlib.render.renderer import RenderCancelled
+
+        found = service.rerun(self, render_id, options=options, exact=exact, progress=progress, cancel=cancel)
+        if found is None:
+            raise RenderCancelled(f"rerun of render {render_id} cancelled")
+        return found
+
+    def verify(
+        self,
+        render_id: int,
+        *,
+        options: RenderOptions | None = None,
+        exact: bool = True,
+        progress: Callable[[RenderProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> VerifyReport:
+        """Re-render a stored render (nothing is stored) and report ``identical`` or the drift (max abs pixel
+        difference, PSNR) and the environment fingerprint fields that differ. Raises NotFoundError,
+        ValidationError, RenderCancelled when cancelled."""
+        from promptlib.render import service
+        from promptlib.render.renderer import RenderCancelled
+
+        found = service.verify(self, render_id, options=options, exact=exact, progress=progress, cancel=cancel)
+        if found is None:
+            raise RenderCancelled(f"verify of render {render_id} cancelled")
+        return found
+
+    def grid(
+        self,
+        entry_id: int,
+        *,
+        x: str | None = None,
+        y: str | None = None,
+        z: str | None = None,
+        axes: Sequence[str] = (),
+        overrides: dict[str, Any] | None = None,
+        options: RenderOptions | None = None,
+        animate: str | os.PathLike[str] | None = None,
+        frame_ms: int = 500,
+        max_cell: int | None = None,
+        progress: Callable[[RenderProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> GridResult:
+        """An X/Y/Z grid of one entry over recipe fields: axes as ``"FIELD=V1,V2,…"`` (``x``/``y``/``z``, or
+        ``axes`` in that order), e.g. ``x="seed=1,2,3", y='sampler="Euler a","DPM++ 2M"'``, prompt search/replace
+        (``prompt=cat,dog``) and ``negative=on,off``. Every cell is stored as a render linked to the grid; the
+        labelled grid image is stored too; ``animate`` (.webp/.gif) also writes the cells as frames. Cancelling
+        keeps the finished cells as plain renders and stores no grid. Raises ValidationError for a bad axis."""
+        from promptlib.render.grid import render_grid
+
+        given: list[str | None] = [*axes]
+        if len(given) > 3:
+            raise ValidationError(f"a grid has at most 3 axes, not {len(given)}")
+        given += [None] * (3 - len(given))
+        return render_grid(
+            self,
+            entry_id,
+            x=x or given[0],
+            y=y or given[1],
+            z=z or given[2],
+            overrides=overrides or {},
+            options=options or self._render_options(),
+            animate=Path(animate) if animate is not None else None,
+            frame_ms=frame_ms,
+            max_cell=max_cell,
+            progress=progress,
+            cancel=cancel,
+        )
+
+    def _render_options(self) -> RenderOptions:
+        from promptlib.render.renderer import RenderOptions
+
+        return RenderOptions(device=self.config.render_device, dtype=self.config.render_dtype)
+
+    @staticmethod
+    def _render_size(size: tuple[int, int] | str) -> tuple[int, int]:
+        if isinstance(size, str):
+            try:
+                width, height = (int(p) for p in size.lower().replace("×", "x").split("x"))
+            except ValueError:
+                raise ValidationError(f"size {size!r} is not WIDTHxHEIGHT, e.g. 512x768") from None
+            return width, height
+        return int(size[0]), int(size[1])
+
     # --- semantic search (promptlib.search.embed / index / hybrid) ----------------------------------------------
+
+    _semantic: SemanticSearch | None = None
+
+    @property
+    def semantic(self) -> SemanticSearch:
+        """The semantic search service of this library (`promptlib.search.semantic`), created on first use."""
+        if self._semantic is None:
+            from promptlib.search.embed import EmbedderSpec
+            from promptlib.search.semantic import SemanticSearch
+
+            spec = EmbedderSpec.from_config(self.config, base=self.path)
+            self._semantic = SemanticSearch(db=self.db, root=self.path, spec=spec)
+        return self._semantic
+
+    def build_index(
+        self,
+        *,
+        kinds: Sequence[str] = ("image", "prompt"),
+        progress: StageProgress | None = None,
+        batch_size: int | None = None,
+        workers: int | None = None,
+    ) -> BuildReport:
+        """Embed the renders and prompts that have no vector under the configured model (prompts edited since the
+        last build again), then build and save the indexes from all stored vectors. ``progress(stage, done,
+        total)``. Unreadable images are listed in the report and skipped. Raises NotFoundError for missing weights."""
+        return self.semantic.build(kinds=kinds, progress=progress, batch_size=batch_size, workers=workers)
+
+    def rebuild_index(
+        self,
+        *,
+        kinds: Sequence[str] = ("image", "prompt"),
+        reembed: bool = False,
+        progress: StageProgress | None = None,
+        batch_size: int | None = None,
+        workers: int | None = None,
+    ) -> BuildReport:
+        """Delete the saved indexes and build them again from the stored vectors; with `reembed`, delete this
+        model's stored vectors too and embed everything again."""
+        return self.semantic.rebuild(
+            kinds=kinds, reembed=reembed, progress=progress, batch_size=batch_size, workers=workers
+        )
+
+    def index_status(self) -> IndexStatus:
+        """The configured model and its weights file, per kind what is embedded and whether the saved index is
+        fresh, stale, missing or corrupt, vectors of other models, and the last embedding error."""
+        return self.semantic.status()
+
+    def flush_index(self) -> None:
+        """Save index changes held in memory now (they are saved every 30 s and at exit anyway)."""
+        if self._semantic is not None:
+            self._semantic.flush()
+
+    def similar(self, render_id: int, *, query: str = "", limit: int = 20, offset: int = 0) -> SearchResult:
+        """Entries whose images look like render `render_id`'s (itself left out), restricted by `query`'s filters
+        and fused with its words when it has any. Raises NotFoundError for an unknown render."""
+        return self.search(query, like=render_id, limit=limit, offset=offset)
+
+    def search_image(
+        self, image: str | os.PathLike[str] | bytes, *, query: str = "", limit: int = 20, offset: int = 0
+    ) -> SearchResult:
+        """Entries whose images look like `image` (a file or its bytes). Raises ValidationError / UnsafeInputError
+        for something that is not an acceptable image; the library is untouched."""
+        return self.search(query, image=image, limit=limit, offset=offset)
+
+    def similar_prompts(self, prompt: str | int, *, query: str = "", limit: int = 20, offset: int = 0) -> SearchResult:
+        """Entries whose prompts mean something like `prompt` (a text, or an entry id: that entry left out), by
+        prompt embeddings; `query` restricts (filters) and adds lexical ranking (words)."""
+        if isinstance(prompt, int):
+            return self.search(query, like=prompt, similar_prompts=True, limit=limit, offset=offset)
+        parsed = dsl.parse(query)
+        return self._semantic_search(
+            query, parsed, limit=limit, offset=offset, sort="score", mode="auto", image=None, like=None,
+            prompts=True, text=prompt,
+        )  # fmt: skip
+
+    def duplicates(self, *, threshold: float = 0.95) -> list[DuplicateCluster]:
+        """Clusters of near-duplicate images: renders whose embeddings have cosine similarity ≥ `threshold`,
+        largest first. Raises NotFoundError when there is no image index."""
+        return self.semantic.duplicates(threshold=threshold)
+
+    def _wants_semantic(self, parsed: dsl.Query, mode: str, image: object, like: int | None, prompts: bool) -> bool:
+        if mode not in ("auto", "lexical", "semantic", "hybrid"):
+            raise ValidationError(f"unknown search mode {mode!r} (one of: auto, lexical, semantic, hybrid)")
+        if mode != "auto" or image is not None or like is not None or prompts:
+            return True
+        if not parsed.positive_text:
+            return False
+        if self._semantic is None and not self._has_embeddings():
+            return False  # never used semantic search: stay on the light lexical path (no imports)
+        try:
+            return self.semantic.available("image")
+        except PromptlibError:  # a broken [embedding] config: the semantic path falls back and says why
+            return True
+
+    def _semantic_search(
+        self,
+        query: str,
+        parsed: dsl.Query,
+        *,
+        limit: int,
+        offset: int,
+        sort: str,
+        mode: str,
+        image: str | os.PathLike[str] | bytes | None,
+        like: int | None,
+        prompts: bool,
+        text: str | None = None,
+    ) -> SearchResult:
+        """Semantic or hybrid search (see `promptlib.search.semantic.SemanticSearch.rank`); hits are `HybridHit`s
+        with ``scores = {lexical, semantic, fused}`` and the render that matched. In ``auto`` mode a plain text
+        query falls back to lexical search when the semantic side cannot run (missing weights): the reason is in
+        the result's ``note`` and `index_status()`."""
+        from promptlib.search.embed import prompt_text
+        from promptlib.search.hybrid import HybridHit
+        from promptlib.search.lexical import SORTS
+        from promptlib.search.semantic import SemanticResult
+
+        if sort not in SORTS:
+            raise ValidationError(f"unknown sort {sort!r} (one of: {', '.join(SORTS)})")
+        kind = "prompt" if prompts else "image"
+        explicit = mode != "auto" or image is not None or like is not None or prompts
+        if mode == "auto":
+            mode = "hybrid" if parsed.positive_text else "semantic"
+        try:
+            data: bytes | None = None
+            name = "image"
+            if image is not None:
+                data, name = self._query_image(image)
+            vector = None
+            if text is not None or data is not None or like is not None:
+                vector = self.semantic.query_vector(
+                    kind=kind, text=prompt_text(text or ""), image=data, image_name=name, like=like
+                )
+            ranking = self.semantic.rank(
+                parsed, mode=mode, limit=limit, offset=offset, sort=sort, kind=kind, vector=vector,
+                exclude=like,
+            )  # fmt: skip
+        except PromptlibError as exc:
+            if explicit:
+                raise
+            lexical_result = self.search(query, limit=limit, offset=offset, sort=sort, mode="lexical")
+            return SemanticResult(
+                query, lexical_result.hits, lexical_result.truncated, mode="lexical", note=f"lexical only: {exc}"
+            )
+        entries = {e.id: e for e in self.get_many([f.prompt_id for f in ranking.hits])}
+        hits: list[SearchHit] = []
+        for f in ranking.hits:
+            if f.prompt_id in entries:
+                scores: dict[str, Any] = {
+                    "lexical": f.lexical,
+                    "semantic": f.semantic,
+                    "fused": f.fused,
+                }  # None: absent
+                hits.append(HybridHit(entries[f.prompt_id], f.fused, scores, f.render_id))
+        return SemanticResult(query, hits, ranking.truncated, mode=ranking.mode)
+
+    @staticmethod
+    def _query_image(image: str | os.PathLike[str] | bytes) -> tuple[bytes, str]:
+        from promptlib.limits import MAX_IMAGE_BYTES
+
+        if isinstance(image, bytes):
+            return image, "image"
+        path = Path(image)
+        try:
+            if path.stat().st_size > MAX_IMAGE_BYTES:
+                from promptlib.errors import UnsafeInputError
+
+                raise UnsafeInputError(f"{path.name} is larger than {MAX_IMAGE_BYTES:,} bytes")
+            return path.read_bytes(), path.name
+        except FileNotFoundError:
+            raise NotFoundError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise ValidationError(f"{path} is a folder, not an image") from None
+        except OSError as exc:
+            raise ValidationError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+    def _has_embeddings(self) -> bool:
+        """Any stored vector or saved index at all, under any model: a cheap check that keeps libraries that never
+        used semantic search from loading its modules."""
+        if any((self.path / cfg.INDEX_DIR).glob("*.faiss.json")):
+            return True
+        with self.db.lock:
+            conn = self.db.conn
+            return any(
+                conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
+                for table in ("render_embeddings", "prompt_embeddings")
+            )
+
+    def _newest_render_id(self) -> int:
+        with self.db.lock:
+            return int(self.db.conn.execute("SELECT coalesce(max(id), 0) FROM renders").fetchone()[0])
+
+    def _embed_renders_after(self, render_id: int) -> None:
+        """Embed renders stored after `render_id` (by an import) when a semantic index exists; never raises."""
+        try:
+            if not self._has_embeddings() or not (
+                self.semantic.available("image") or self.semantic.available("prompt")
+            ):
+                return
+            with self.db.lock:
+                ids = [r[0] for r in self.db.conn.execute("SELECT id FROM renders WHERE id > ?", (render_id,))]
+            self.semantic.on_new_renders(ids)
+        except Exception as exc:  # the import itself succeeded
+            import logging
+
+            logging.getLogger(__name__).warning("embedding imported images failed: %s", exc)
 
     # --- maintenance --------------------------------------------------------------------------------------------
 
@@ -774,11 +1196,21 @@ class Library:
         """Everything wrong with the library: `check()`'s findings plus missing, corrupt (`deep`), orphaned and
         temporary image files and an oversized WAL. With `fix`, after a backup: orphaned and temp files are
         deleted, a damaged search index is rebuilt, the WAL is checkpointed. Returns the findings as found."""
+        from contextlib import nullcontext
+
+        # With fix, hold the image lock from finding orphans to deleting them: files of imports in flight in other
+        # processes are not orphans (see ImageStore.writing).
+        with self.images.exclusive() if fix else nullcontext():
+            return self._doctor(fix=fix, deep=deep)
+
+    def _doctor(self, *, fix: bool, deep: bool) -> list[Finding]:
         from promptlib.store import doctor as doc
 
         with self.db.lock:
             findings = doc.classify(self.check()) + doc.image_findings(self.db.conn, self.images, deep=deep)
         findings += doc.wal_findings(self.db_path)
+        for check in doc.CHECKS.values():  # checks other modules registered (see store.doctor.register_check)
+            findings += check.find(self)
         if fix and any(f.fixable for f in findings):
             self.backup()
             for finding in findings:
@@ -789,7 +1221,19 @@ class Library:
             if any(f.kind == "wal-size" for f in findings):
                 with self.db.lock:
                     self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            for check in doc.CHECKS.values():
+                mine = [f for f in findings if f.fixable and f.kind in check.kinds]
+                if mine and check.fix is not None:
+                    check.fix(self, mine)
         return findings
+
+    def doctor_facts(self) -> DoctorFacts:
+        """Schema revision (and the one this promptlib expects), database and write-ahead log sizes, image files
+        and renders: what ``promptlib doctor`` reports besides problems."""
+        from promptlib.store import doctor as doc
+
+        with self.db.lock:
+            return doc.facts(self.db.conn, self.db_path, self.images)
 
     def rebuild_search_index(self) -> None:
         """Rebuild the FTS5 index from the prompts table."""

@@ -9,6 +9,7 @@ schedule is a separate field (``"karras"``), so ComfyUI's ``dpmpp_2m`` + ``karra
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -291,3 +292,144 @@ def canonical_sampler(name: str | None, schedule: str | None = None) -> tuple[st
             if base in _SAMPLER_ALIASES:
                 return _SAMPLER_ALIASES[base], sched or folded
     return name.strip(), sched
+
+
+# --- parameters from plain dicts ------------------------------------------------------------------------------
+
+
+def params_from_dict(params: Mapping[str, Any]) -> GenerationParams:
+    """Generation parameters from a plain dict: recipe field names, unknown keys into `extra`, sampler names from
+    any tool canonicalised, then pydantic validation. The reference path; raises pydantic's ValidationError."""
+    known = {k: v for k, v in params.items() if k in PARAM_FIELDS}
+    extra = dict(params.get("extra") or {})
+    extra.update((k, v) for k, v in params.items() if k not in known and k != "extra")
+    sampler, schedule = known.get("sampler"), known.get("schedule")
+    # (isinstance with a `str | None` union costs ~1.5 µs: too much per row of a bulk import)
+    if (
+        (sampler or schedule)
+        and (sampler is None or type(sampler) is str)
+        and (schedule is None or type(schedule) is str)
+    ):
+        known["sampler"], known["schedule"] = canonical_sampler(sampler, schedule)
+    return GenerationParams(extra=extra, **known)
+
+
+# The scalar fields the fast path checks itself, by kind; `loras` (empty only) and `extra` are handled apart.
+_FAST_KINDS: dict[str, type] = {
+    "model": str,
+    "model_hash": str,
+    "vae": str,
+    "sampler": str,
+    "schedule": str,
+    "steps": int,
+    "cfg_scale": float,
+    "seed": int,
+    "width": int,
+    "height": int,
+    "clip_skip": int,
+}
+
+
+def _bounds(name: str) -> tuple[Any, Any]:
+    """(lower, upper) for a field, read from the model's own ``Field(ge=..., le=...)``."""
+    lower = upper = None
+    for rule in GenerationParams.model_fields[name].metadata:
+        lower = getattr(rule, "ge", lower)
+        upper = getattr(rule, "le", upper)
+    return lower, upper
+
+
+_FAST_STR = frozenset(name for name, kind in _FAST_KINDS.items() if kind is str)
+_FAST_INT = {name: _bounds(name) for name, kind in _FAST_KINDS.items() if kind is int}
+_FAST_FLOAT = {name: _bounds(name) for name, kind in _FAST_KINDS.items() if kind is float}
+# Field values before any input, in the model's field order (the order pydantic gives `__dict__`).
+_FAST_DEFAULTS: dict[str, Any] = dict.fromkeys(GenerationParams.model_fields) | {"loras": ()}
+_object_setattr = object.__setattr__
+
+
+# What the fast path hands on: the field values (all of them, in field order) and the set of fields given.
+CheckedParams = tuple[dict[str, Any], set[str]]
+
+
+def fast_params_from_dict(params: dict[str, Any]) -> GenerationParams | None:
+    """`params_from_dict` for the plain inputs it can check cheaply (exact str / int / float / None values, no
+    LoRAs, str keys), ~4x faster; None for anything else, which the caller sends down the reference path.
+
+    What it returns equals what `params_from_dict` returns for the same input (values, their types and the set
+    of fields given); it never rejects an input, so every error comes from the reference path, word for word.
+    """
+    checked = check_params_dict(params)
+    return None if checked is None else params_from_checked(checked)
+
+
+def check_params_dict(params: dict[str, Any]) -> CheckedParams | None:
+    """The checks of `fast_params_from_dict` without building the model (a bulk import may never need it)."""
+    values = _FAST_DEFAULTS.copy()
+    unknown: list[tuple[str, Any]] | None = None
+    for key, value in params.items():
+        if type(key) is not str:
+            return None
+        if key in _FAST_INT:
+            if value is not None:
+                lower, upper = _FAST_INT[key]
+                if type(value) is not int or not lower <= value <= upper:
+                    return None
+                values[key] = value
+        elif key in _FAST_STR:
+            if value is not None:
+                if type(value) is not str:
+                    return None
+                values[key] = value
+        elif key in _FAST_FLOAT:
+            if value is not None:
+                lower, upper = _FAST_FLOAT[key]
+                if type(value) is float:
+                    if not lower <= value <= upper:  # NaN fails too
+                        return None
+                elif type(value) is int and lower <= value <= upper:
+                    value = float(value)
+                else:
+                    return None
+                values[key] = value
+        elif key == "loras":
+            if (type(value) is not list and type(value) is not tuple) or value:
+                return None
+        elif key != "extra":
+            if unknown is None:
+                unknown = []
+            unknown.append((key, value))
+    extra_in = params.get("extra")
+    if extra_in:
+        if type(extra_in) is not dict:
+            return None
+        extra = extra_in.copy()
+        for key in extra:
+            if type(key) is not str:
+                return None
+    else:
+        extra = {}
+    if unknown is not None:
+        extra.update(unknown)
+    values["extra"] = extra
+    fields_set = {*params, "extra"}  # the fields given: every key but the unknown ones
+    if unknown is not None:
+        fields_set.difference_update([key for key, _ in unknown])
+    sampler, schedule = values["sampler"], values["schedule"]
+    if sampler or schedule:
+        # canonical names come back stripped, so pydantic's strip_whitespace has nothing left to do
+        values["sampler"], values["schedule"] = canonical_sampler(sampler, schedule)
+        fields_set.add("sampler")
+        fields_set.add("schedule")
+    return values, fields_set
+
+
+def params_from_checked(checked: CheckedParams) -> GenerationParams:
+    """The model for values `check_params_dict` passed: what `BaseModel.model_construct` does, minus its
+    per-field Python loop."""
+    values, fields_set = checked
+    model = GenerationParams.__new__(GenerationParams)
+    _object_setattr(model, "__dict__", values.copy())  # (copies: the model is mutable, `checked` may be reused)
+    _object_setattr(model, "__pydantic_fields_set__", fields_set.copy())
+    _object_setattr(model, "__pydantic_extra__", None)
+    _object_setattr(model, "__pydantic_private__", None)
+    return model

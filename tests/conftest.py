@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +16,29 @@ from promptlib.library import Library
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        default=False,
+        help="also run tests marked slow (the long reliability runs); PROMPTLIB_LONG=1 does the same",
+    )
+
+
+def long_runs_enabled(config: pytest.Config) -> bool:
+    """True when slow tests were asked for, with --run-slow or PROMPTLIB_LONG=1."""
+    return bool(config.getoption("--run-slow")) or os.environ.get("PROMPTLIB_LONG") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if long_runs_enabled(config):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow or PROMPTLIB_LONG=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from promptlib import __version__
-from promptlib.cli import bench, db, entries, library, packs, search, styles
+from promptlib.cli import bench, bench_search, db, entries, index, library, models, packs, render, search, styles
 from promptlib.cli.output import STATE
 
 app = typer.Typer(
@@ -60,7 +60,7 @@ def main_options(
     STATE.debug = debug
 
 
-for module in (library, entries, search, packs, styles, db, bench):
+for module in (library, entries, search, index, packs, styles, db, bench, bench_search, render, models):
     module.register(app)
 
 

@@ -61,7 +61,8 @@ def doctor(
     deep: Annotated[bool, typer.Option("--deep", help="Also re-hash every image file.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Check the database and the image files: integrity, search index, missing / orphaned / corrupt images.
+    """Check the database and the image files: integrity, search index, missing / orphaned / corrupt images, the
+    write-ahead log; reports the schema version and sizes.
 
     Example: promptlib doctor --fix
     """
@@ -69,11 +70,16 @@ def doctor(
 
     with open_library(create=False) as lib:
         findings = lib.doctor(fix=fix, deep=deep)
+        facts = lib.doctor_facts()
     if as_json:
-        print_json({"ok": not findings, "fixed": fix, "findings": [f.to_json() for f in findings]})
+        print_json(
+            {"ok": not findings, "fixed": fix, "facts": facts.to_json(), "findings": [f.to_json() for f in findings]}
+        )
     elif not findings:
+        note(facts.describe())
         note("ok: no problems found")
     else:
+        note(facts.describe())
         from promptlib.cli.output import console
 
         for f in findings:

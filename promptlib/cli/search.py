@@ -16,26 +16,55 @@ Search prompts. Words are ANDed and ranked by bm25 over title, prompt, tags, not
   steps:20-30  cfg:>=7  seed:123  size:512x768  rating:>=4  fav:yes  has:image
   title:castle  neg:blurry  notes:tip  collection:moodboard   (any filter can be negated: -tag:draft)
 
+Semantic search (after `promptlib index build`): --mode hybrid (the default when an index exists) fuses bm25
+with CLIP similarity of the images; --mode semantic uses similarity alone. Filters restrict both.
+
+  --image FILE       images that look like FILE        --like RENDER_ID   images like a stored render
+  --similar-prompts  prompts that mean the same (with --like, RENDER_ID is an entry id)
+
 Examples:
 
   promptlib search 'foggy harbour -people'
 
   promptlib search 'portrait tag:studio steps:>=30' -k 5 --json
+
+  promptlib search 'a lighthouse at night' --mode semantic
+
+  promptlib search --image ref.png 'tag:landscape'      promptlib search --like 42
 """
 
 
 def search(
-    query: Annotated[str, typer.Argument(help="The query; see above.")],
+    query: Annotated[str, typer.Argument(help="The query; see above.")] = "",
     k: Annotated[
         int | None,
         typer.Option("-k", "--limit", help="How many results (default: config.toml's search.default_limit)."),
     ] = None,
     offset: Annotated[int, typer.Option("--offset", help="Skip this many results.")] = 0,
     sort: Annotated[str, typer.Option("--sort", help="score, new, old, rating or title.")] = "score",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (entries with 'score').")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (entries with 'score' and per-source 'scores').")
+    ] = False,
+    mode: Annotated[
+        str, typer.Option("--mode", "-m", help="auto (hybrid when an index exists), lexical, semantic or hybrid.")
+    ] = "auto",
+    image: Annotated[str | None, typer.Option("--image", help="Find images that look like this image file.")] = None,
+    like: Annotated[
+        int | None, typer.Option("--like", help="Find images like this render's (an entry's, with --similar-prompts).")
+    ] = None,
+    similar_prompts: Annotated[
+        bool, typer.Option("--similar-prompts", help="Rank prompts by meaning (prompt embeddings) instead of images.")
+    ] = False,
 ) -> None:
     with open_library(create=False) as lib:
-        result = lib.search(query, limit=k if k is not None else lib.config.search_limit, offset=offset, sort=sort)
+        limit = k if k is not None else lib.config.search_limit
+        result = lib.search(
+            query, limit=limit, offset=offset, sort=sort, mode=mode, image=image, like=like,
+            similar_prompts=similar_prompts,
+        )  # fmt: skip
+    message = getattr(result, "note", "")
+    if message:
+        note(message)
     if as_json:
         print_json(result.to_json())
         return

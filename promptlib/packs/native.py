@@ -7,7 +7,9 @@ paths, no ``..``, no backslashes, no symlinks leaving the folder), and sizes are
 from __future__ import annotations
 
 import json
+import lzma
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -20,6 +22,17 @@ from promptlib.packs.schema import MANIFEST_NAME, PackEntry, PackFile, PackManif
 
 MAX_ZIP_MEMBERS = 100_000
 MAX_ZIP_RATIO = 200  # a member that inflates more than this is treated as a zip bomb
+# What reading a damaged, encrypted or exotic zip member raises (CRC and header mismatches, corrupt deflate data,
+# a cut-off stream, a password or a compression method zipfile lacks).
+ZIP_READ_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, RuntimeError, NotImplementedError)
+# Opening one also fails on a newer "version needed", a damaged directory or undecodable names.
+ZIP_OPEN_ERRORS = (*ZIP_READ_ERRORS, ValueError)
+
+
+def brief(exc: BaseException, limit: int = 120) -> str:
+    """An exception's text on one short line (zipfile's can quote kilobytes of the damaged header)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def safe_member_name(name: str) -> str:
@@ -43,8 +56,8 @@ class PackSource:
             return
         try:
             self._zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise FormatError(f"{path.name}: not a pack folder or zip ({exc})") from exc
+        except ZIP_OPEN_ERRORS as exc:
+            raise FormatError(f"{path.name}: not a pack folder or zip ({brief(exc)})") from exc
         infos = self._zip.infolist()
         if len(infos) > MAX_ZIP_MEMBERS:
             raise UnsafeInputError(f"{path.name}: {len(infos):,} members is too many for a pack")
@@ -87,11 +100,29 @@ class PackSource:
             raise UnsafeInputError(f"{name} is larger than {limit:,} bytes")
         if info.compress_size and info.file_size / info.compress_size > MAX_ZIP_RATIO:
             raise UnsafeInputError(f"{name} inflates {info.file_size // info.compress_size}x: refusing a zip bomb")
-        with self._zip.open(info) as handle:
-            data = handle.read(limit + 1)  # the header can lie: bound what is actually inflated
-        if len(data) > limit:
-            raise UnsafeInputError(f"{name} is larger than {limit:,} bytes")
-        return data
+        return read_member(self._zip, info, limit=limit, name=name)
+
+
+def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int, name: str) -> bytes:
+    """A zip member's bytes, inflated a chunk at a time so that memory stays near the size its header declares
+    (a header can lie). Raises UnsafeInputError past `limit` or the declared size, FormatError for damage."""
+    declared = min(info.file_size, limit)
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        with archive.open(info) as handle:
+            while chunk := handle.read(min(1 << 20, declared - total + 1)):
+                total += len(chunk)
+                if total > declared:
+                    break
+                chunks.append(chunk)
+    except ZIP_READ_ERRORS as exc:
+        raise FormatError(f"{name}: cannot be read from the zip ({brief(exc)})") from exc
+    if total > limit:
+        raise UnsafeInputError(f"{name} is larger than {limit:,} bytes")
+    if total > declared:
+        raise UnsafeInputError(f"{name} inflates past the {info.file_size:,} bytes its header declares")
+    return b"".join(chunks)
 
 
 def _load_json(data: bytes, name: str) -> object:

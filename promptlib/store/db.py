@@ -11,10 +11,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from promptlib.errors import LibraryError
 
@@ -26,6 +26,10 @@ BUSY_TIMEOUT_MS = 15_000
 # BEGIN IMMEDIATE waits busy_timeout once; a few more tries ride out a long writer in another process.
 BEGIN_RETRIES = 4
 
+# After a long read held checkpoints back, the WAL file keeps its peak size until the last connection closes; this
+# truncates it back to at most this much at the next reset (the size doctor warns about).
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
@@ -34,6 +38,7 @@ PRAGMAS = (
     "PRAGMA temp_store=MEMORY",
     "PRAGMA cache_size=-65536",
     "PRAGMA mmap_size=268435456",
+    f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}",
 )
 
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage format
@@ -61,30 +66,73 @@ def is_locked_error(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+def storage_error(exc: sqlite3.Error) -> LibraryError | None:
+    """A one-line LibraryError for a write the storage refused (disk full, I/O error, read-only or damaged file),
+    or None for errors that are not about storage (constraint violations, misuse), which are left as they are."""
+    if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError):
+        return None
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and is_locked_error(exc):
+        reason = "another promptlib process held the library too long"
+    elif "full" in text:
+        reason = "the disk is full"
+    elif "I/O" in text:
+        reason = "disk I/O error (is the disk full, or the file too large for this filesystem or a quota?)"
+    elif "readonly" in text or "read-only" in text:
+        reason = "the library's files are read-only"
+    elif "malformed" in text or "not a database" in text:
+        reason = "the database file is damaged (run `promptlib doctor`)"
+    else:
+        reason = text
+    return LibraryError(f"cannot write to the library: {reason}; the change was rolled back")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # After a failed write SQLite may already have rolled back; a second ROLLBACK would hide the real error.
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
 @contextmanager
 def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """Run the block in one ``BEGIN IMMEDIATE`` transaction on `conn`: all of it commits, or none of it."""
+    """Run the block in one ``BEGIN IMMEDIATE`` transaction on `conn`: all of it commits, or none of it.
+
+    Raises LibraryError when the write lock stays taken, and (see `storage_error`) when the disk refuses the write.
+    """
     for attempt in range(BEGIN_RETRIES):
         try:
             conn.execute("BEGIN IMMEDIATE")
             break
         except sqlite3.OperationalError as exc:
-            if not is_locked_error(exc) or attempt == BEGIN_RETRIES - 1:
+            if not is_locked_error(exc):
+                _raise_storage_error(exc)
+            if attempt == BEGIN_RETRIES - 1:
                 raise LibraryError(
                     "the library is busy: another promptlib process has held the write lock too long"
                 ) from exc
             time.sleep(0.05 * (attempt + 1))
     try:
         yield conn
+    except sqlite3.Error as exc:
+        _rollback(conn)
+        _raise_storage_error(exc)
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
     else:
         try:
             conn.execute("COMMIT")
-        except sqlite3.Error:
-            conn.execute("ROLLBACK")
-            raise
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            _raise_storage_error(exc)
+
+
+def _raise_storage_error(exc: sqlite3.Error) -> NoReturn:
+    wrapped = storage_error(exc)
+    if wrapped is None:
+        raise exc
+    raise wrapped from exc
 
 
 class Database:
@@ -142,5 +190,13 @@ class Database:
 
         if self.readonly:
             raise LibraryError(f"{self.path} is opened read-only")
-        with self.lock, Session(self.engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            with self.lock, Session(self.engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            wrapped = storage_error(exc.orig) if isinstance(exc.orig, sqlite3.Error) else None
+            if wrapped is None:
+                raise
+            raise wrapped from exc

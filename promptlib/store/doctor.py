@@ -8,25 +8,121 @@ removes what is safe to remove (after a backup). Rows are never deleted: a missi
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from promptlib.store.db import WAL_SIZE_LIMIT
 from promptlib.store.files import ImageStore, sha256_file
 
-WAL_WARN_BYTES = 64 * 1024 * 1024
+WAL_WARN_BYTES = WAL_SIZE_LIMIT
+
+# Every kind of finding, what it means and what ``--fix`` does about it. Modules that own derived data add their
+# kinds with `register_check` (the semantic index: "stale-index", "foreign-index"; the renderer: "model-hash").
+KINDS: dict[str, str] = {
+    "integrity": "SQLite's integrity check failed (not fixable here: restore a backup from backups/)",
+    "foreign-key": "a row points to a row that does not exist",
+    "search-index": "the full-text index is damaged (--fix rebuilds it)",
+    "schema": "the schema revision is not the one this promptlib expects",
+    "missing-image": "a render's image file is gone (the row is kept)",
+    "corrupt-image": "an image file no longer matches its sha256 (found by --deep)",
+    "orphan-file": "an image file no render refers to, left by a crash (--fix deletes it)",
+    "temp-file": "an unfinished write (--fix deletes it)",
+    "wal-size": "the write-ahead log is large (--fix checkpoints it)",
+}
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem (or fact) the doctor found; `fixable` ones are repaired by ``doctor --fix``."""
+    """One problem the doctor found (its `kind` is a key of `KINDS`); `fixable` ones are repaired by ``--fix``."""
 
-    kind: str  # integrity, missing-image, corrupt-image, orphan-file, temp-file, wal-size, search-index, schema
+    kind: str
     detail: str
     path: str | None = None
     fixable: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {"kind": self.kind, "detail": self.detail, "path": self.path, "fixable": self.fixable}
+
+
+@dataclass(frozen=True)
+class Check:
+    """A check another module adds to the doctor: `find(library)` returns findings of its `kinds`; `fix(library,
+    findings)`, when given, repairs the fixable ones (called after the doctor's backup)."""
+
+    name: str
+    kinds: dict[str, str]
+    find: Callable[[Any], list[Finding]]
+    fix: Callable[[Any, list[Finding]], None] | None = None
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def register_check(check: Check) -> None:
+    """Add (or replace, by name) a check that `Library.doctor` runs after its own."""
+    CHECKS[check.name] = check
+    KINDS.update(check.kinds)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the doctor reports about a library besides problems."""
+
+    schema: str | None
+    head: str
+    db_bytes: int
+    wal_bytes: int
+    image_files: int
+    renders: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "schema": self.schema,
+            "schema_head": self.head,
+            "db_bytes": self.db_bytes,
+            "wal_bytes": self.wal_bytes,
+            "image_files": self.image_files,
+            "renders": self.renders,
+        }
+
+    def describe(self) -> str:
+        state = "current" if self.schema == self.head else f"this promptlib expects {self.head}"
+        return (
+            f"schema {self.schema or 'none'} ({state}), database {_size(self.db_bytes)}, "
+            f"write-ahead log {_size(self.wal_bytes)}, {self.image_files:,} image files, {self.renders:,} renders"
+        )
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n:,} bytes"
+    value, unit = n / 1024, "KB"
+    for bigger in ("MB", "GB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit}"
+
+
+def facts(conn: sqlite3.Connection, db_path: Path, images: ImageStore) -> Facts:
+    """Schema revision (and the one expected), database and WAL sizes, image files and renders."""
+    from promptlib.store import migrate
+
+    return Facts(
+        schema=migrate.current_revision(conn),
+        head=migrate.HEAD_REVISION,
+        db_bytes=db_path.stat().st_size,
+        wal_bytes=_wal_bytes(db_path),
+        image_files=len(images.iter_files()),
+        renders=int(conn.execute("SELECT count(*) FROM renders").fetchone()[0]),
+    )
+
+
+def _wal_bytes(db_path: Path) -> int:
+    wal = db_path.with_name(db_path.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
 
 
 def integrity_problems(conn: sqlite3.Connection) -> list[str]:
@@ -61,20 +157,24 @@ def classify(problems: list[str]) -> list[Finding]:
 
 
 def image_findings(conn: sqlite3.Connection, images: ImageStore, *, deep: bool) -> list[Finding]:
-    """Missing, corrupt (with `deep`: every file re-hashed), orphaned and temporary image files."""
+    """Missing, corrupt (with `deep`: every file re-hashed), orphaned and temporary image files. Renders and grids
+    refer to image files; a file neither refers to is orphaned."""
     found: list[Finding] = []
     referenced: set[str] = set()
-    for sha, rel, linked in conn.execute("SELECT DISTINCT image_sha256, image_path, linked FROM renders"):
+    rows = conn.execute("SELECT DISTINCT image_sha256, image_path, linked, 'render' FROM renders").fetchall()
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'grids'").fetchone():
+        rows += conn.execute("SELECT DISTINCT image_sha256, image_path, 0, 'grid' FROM grids").fetchall()
+    for sha, rel, linked, what in rows:
         path = Path(rel) if linked else images.path(rel)
         if not linked:
             referenced.add(rel)
         if not path.is_file():
-            found.append(Finding("missing-image", f"render image {sha[:12]}… is missing", str(path)))
+            found.append(Finding("missing-image", f"{what} image {sha[:12]}… is missing", str(path)))
         elif deep and sha256_file(path) != sha:
             found.append(Finding("corrupt-image", f"{path.name} no longer matches its sha256", str(path)))
     for rel in images.iter_files():
         if rel not in referenced:
-            found.append(Finding("orphan-file", "image file no render refers to", rel, fixable=True))
+            found.append(Finding("orphan-file", "image file no render or grid refers to", rel, fixable=True))
     if images.tmp.is_dir():
         for leftover in sorted(images.tmp.iterdir()):
             found.append(Finding("temp-file", "unfinished write", str(leftover), fixable=True))
@@ -82,8 +182,7 @@ def image_findings(conn: sqlite3.Connection, images: ImageStore, *, deep: bool) 
 
 
 def wal_findings(db_path: Path) -> list[Finding]:
-    wal = db_path.with_name(db_path.name + "-wal")
-    size = wal.stat().st_size if wal.exists() else 0
+    size = _wal_bytes(db_path)
     if size > WAL_WARN_BYTES:
         return [Finding("wal-size", f"write-ahead log is {size // 2**20} MB (checkpointed by --fix)", fixable=True)]
     return []

@@ -6,6 +6,7 @@ The revision check on open is one plain SQL query; Alembic is imported only when
 from __future__ import annotations
 
 import fcntl
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,20 +54,52 @@ def _migration_lock(library: Path) -> Iterator[None]:
 
 
 def backup(db_path: Path, target: Path) -> Path:
-    """Copy a live database with SQLite's online backup API (consistent even while others write)."""
+    """Copy a live database with SQLite's online backup API (consistent even while others write).
+
+    The copy is written to ``<target>.<pid>.tmp`` and renamed: a crash leaves at most that temp file, which
+    `sweep_backup_temps` removes on the next open once its process is gone.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + ".tmp")
-    src = sqlite3.connect(db_path)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     try:
-        dst = sqlite3.connect(tmp)
+        src = sqlite3.connect(db_path)
         try:
-            src.backup(dst)
+            dst = sqlite3.connect(tmp)
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
         finally:
-            dst.close()
-    finally:
-        src.close()
-    tmp.replace(target)
+            src.close()
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return target
+
+
+def sweep_backup_temps(folder: Path) -> int:
+    """Remove the temp files of backups whose process has died (a crash during a backup); returns how many."""
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for leftover in folder.glob("*.tmp"):
+        owner = leftover.suffixes[-2].lstrip(".") if len(leftover.suffixes) >= 2 else ""
+        if owner.isdigit() and _alive(int(owner)):
+            continue  # a backup in progress in another process
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def backup_name(revision: str | None) -> str:
@@ -105,7 +138,12 @@ def upgrade(library: Path, db_path: Path, *, backups_dir: Path) -> Path | None:
             old = current_revision(conn)
         finally:
             conn.close()
-        saved = backup(db_path, backups_dir / backup_name(old)) if old is not None else None
+        try:
+            saved = backup(db_path, backups_dir / backup_name(old)) if old is not None else None
+        except (OSError, sqlite3.Error) as exc:
+            raise LibraryError(
+                f"cannot back up {db_path.name} before upgrading its schema: {exc}; nothing was changed"
+            ) from exc
         _run_alembic(db_path)
         return saved
 

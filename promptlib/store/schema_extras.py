@@ -93,6 +93,4 @@ CREATE_EMBEDDING_TRIGGERS = tuple(
     for table in EMBEDDING_TABLES
     for suffix, event in (("ai", "INSERT"), ("ad", "DELETE"), ("au", "UPDATE"))
 )
-EMBEDDING_TRIGGER_NAMES = tuple(
-    f"{table}_gen_{suffix}" for table in EMBEDDING_TABLES for suffix in ("ai", "ad", "au")
-)
+EMBEDDING_TRIGGER_NAMES = tuple(f"{table}_gen_{suffix}" for table in EMBEDDING_TABLES for suffix in ("ai", "ad", "au"))

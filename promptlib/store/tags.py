@@ -38,6 +38,12 @@ def clean_tags(names: Iterable[str]) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=65_536)  # an import repeats the same tag lists: clean each list once
+def clean_tag_tuple(names: tuple[str, ...]) -> tuple[str, ...]:
+    """`clean_tags` for a tuple of names, cached; raises ValidationError for bad ones."""
+    return tuple(clean_tags(names))
+
+
 def tag_ids(conn: sqlite3.Connection, names: Iterable[str], cache: dict[str, int] | None = None) -> dict[str, int]:
     """Ids for tag names, creating missing tags (call inside a write transaction)."""
     cache = {} if cache is None else cache

@@ -1,0 +1,213 @@
+"""Image embedding throughput through the product path: `Embedder.embed_files` over 512² PNG files.
+
+    python benchmarks/bench_embed.py [--count 10000] [--batch-size 256] [--workers 15] [--json]
+
+Writes `--count` 512x512 PNGs to a temp folder (smooth colour fields with fine noise, saved like Stable Diffusion
+front ends save them: Pillow's default zlib level; about 0.4 MB each), then measures, in one process:
+
+* embed: `Embedder.embed_files(paths)` — decode + shrink in DataLoader workers (PIL), pinned memory, resize +
+  normalise on the device, ViT-B-32 in fp16 on CUDA — images/s, wall time including worker start-up, and steady
+  state (first batch to last);
+* decode only: the same DataLoader (`Embedder.loader`), its batches dropped — the CPU side's ceiling;
+* model only: `model.encode_image` on a ready fp16 batch already on the device — the GPU side's ceiling;
+* render loop: `Embedder.embed_images` on B decoded 512² PIL images in memory (what `Library._on_new_renders`
+  does after a render batch), ms per batch, and its share of a render batch of `--render-ms`.
+
+Weights are random (`pretrained = "random"`): speed does not depend on their values. Files are read from the page
+cache after being written (the figure is decode-bound, not disk-bound). Runs on CPU too (slowly; use --count 256).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from promptlib.search.embed import Embedder, EmbedderSpec
+
+UNIQUE = 256  # distinct images, written as many files as asked for
+
+
+def _draw(seed: int) -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    field = Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).resize((512, 512), Image.BICUBIC)
+    pixels = np.asarray(field, dtype=np.float32) + rng.normal(0, 3.0, (512, 512, 3))
+    buf = io.BytesIO()
+    Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _write(args: tuple[Path, list[int], list[bytes]]) -> None:
+    folder, numbers, images = args
+    for n in numbers:
+        (folder / f"{n:06d}.png").write_bytes(images[n % len(images)])
+
+
+def make_files(folder: Path, count: int) -> list[Path]:
+    with multiprocessing.Pool(min(16, os.cpu_count() or 1)) as pool:
+        images = pool.map(_draw, range(min(UNIQUE, count)))
+        chunks = [(folder, list(range(start, count, 64)), images) for start in range(64)]
+        pool.map(_write, chunks)
+    return sorted(folder.glob("*.png"))
+
+
+def sync(embedder: Embedder) -> None:
+    import torch
+
+    if embedder.device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure_embed(embedder: Embedder, paths: list[Path], batch: int, workers: int) -> dict[str, float]:
+    start = time.perf_counter()
+    first = None
+    done = 0
+    for positions, _vectors, _bad in embedder.iter_files(paths, batch_size=batch, workers=workers, on_device=True):
+        if first is None:
+            sync(embedder)
+            first = (time.perf_counter(), len(positions))
+        done += len(positions)
+    sync(embedder)
+    end = time.perf_counter()
+    assert first is not None and done == len(paths)
+    return {
+        "images_per_s": round(done / (end - start), 1),
+        "steady_images_per_s": round((done - first[1]) / max(end - first[0], 1e-9), 1),
+        "seconds": round(end - start, 3),
+    }
+
+
+def measure_decode(embedder: Embedder, paths: list[Path], batch: int, workers: int) -> dict[str, float]:
+    start = time.perf_counter()
+    first = None
+    done = 0
+    for positions, _groups, _bad in embedder.loader(paths, batch_size=batch, workers=workers):
+        if first is None:
+            first = (time.perf_counter(), len(positions))
+        done += len(positions)
+    end = time.perf_counter()
+    assert first is not None
+    return {
+        "images_per_s": round(done / (end - start), 1),
+        "steady_images_per_s": round((done - first[1]) / max(end - first[0], 1e-9), 1),
+    }
+
+
+def measure_model(embedder: Embedder, batch: int, seconds: float = 3.0) -> dict[str, float]:
+    import torch
+
+    height, width = embedder.preprocess.size
+    x = torch.randn((batch, 3, height, width), device=embedder.device, dtype=embedder.dtype)
+    x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        for _ in range(3):
+            embedder.model.encode_image(x)
+        sync(embedder)
+        runs, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            embedder.model.encode_image(x)
+            runs += 1
+            if embedder.device.type != "cuda":
+                break
+        sync(embedder)
+        elapsed = time.perf_counter() - start
+    return {"images_per_s": round(runs * batch / elapsed, 1), "batch": batch}
+
+
+def measure_render_loop(embedder: Embedder, paths: list[Path], batch: int, render_ms: float) -> dict[str, float]:
+    from PIL import Image
+
+    images = []
+    for path in paths[:batch]:
+        with Image.open(path) as image:
+            images.append(image.convert("RGB"))
+    embedder.embed_images(images)  # warm-up
+    samples = []
+    for _ in range(20 if embedder.device.type == "cuda" else 3):
+        start = time.perf_counter()
+        embedder.embed_images(images)
+        samples.append((time.perf_counter() - start) * 1000)
+    ms = statistics.median(samples)
+    return {
+        "batch": batch,
+        "ms_per_batch": round(ms, 2),
+        "ms_per_image": round(ms / batch, 2),
+        "assumed_render_ms_per_batch": render_ms,
+        "overhead_pct": round(100 * ms / render_ms, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=10_000, help="PNG files to embed")
+    parser.add_argument("--batch-size", type=int, default=0, help="images per batch (0: the product default)")
+    parser.add_argument("--workers", type=int, default=-1, help="decode processes (-1: the product default)")
+    parser.add_argument("--model", default="ViT-B-32")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--render-batch", type=int, default=4, help="images per render batch in the loop figure")
+    parser.add_argument(
+        "--render-ms", type=float, default=2000.0, help="time of one render batch the loop figure is compared to"
+    )
+    parser.add_argument("--sweep", action="store_true", help="also try other worker counts and batch sizes")
+    parser.add_argument("--json", action="store_true", help="print JSON only")
+    args = parser.parse_args()
+
+    spec = EmbedderSpec(model=args.model, pretrained="random", device=args.device)
+    embedder = Embedder(spec)
+    batch = embedder.batch_size(args.batch_size or None)
+    workers = embedder.workers(args.workers if args.workers >= 0 else None)
+    results: dict[str, Any] = {
+        "model": spec.model_id,
+        "device": str(embedder.device),
+        "gpu": _gpu_name(),
+        "dtype": str(embedder.dtype).replace("torch.", ""),
+        "cpus": os.cpu_count(),
+        "count": args.count,
+        "batch_size": batch,
+        "workers": workers,
+    }
+    with tempfile.TemporaryDirectory(prefix="promptlib-bench-embed-") as tmp:
+        started = time.perf_counter()
+        paths = make_files(Path(tmp), args.count)
+        results["png_mb"] = round(sum(p.stat().st_size for p in paths[:UNIQUE]) / min(UNIQUE, len(paths)) / 1e6, 3)
+        results["write_seconds"] = round(time.perf_counter() - started, 1)
+        measure_embed(embedder, paths[: min(len(paths), 4 * batch)], batch, workers)  # warm-up: kernels, workers
+        results["embed"] = measure_embed(embedder, paths, batch, workers)
+        results["decode_only"] = measure_decode(embedder, paths, batch, workers)
+        results["model_only"] = measure_model(embedder, batch)
+        results["render_loop"] = measure_render_loop(embedder, paths, args.render_batch, args.render_ms)
+        if args.sweep:
+            cpus = os.cpu_count() or 2
+            tried = [(w, batch) for w in sorted({max(1, cpus // 2), max(1, cpus - 4), cpus - 1, cpus}) if w != workers]
+            tried += [(workers, b) for b in (batch // 2, batch * 2)]
+            results["sweep"] = [
+                {"workers": w, "batch_size": b, **measure_embed(embedder, paths, b, w)} for w, b in tried
+            ]
+    if args.json:
+        print(json.dumps(results))
+        return
+    print(json.dumps(results, indent=2))
+
+
+def _gpu_name() -> str | None:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+if __name__ == "__main__":
+    main()

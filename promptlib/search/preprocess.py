@@ -1,0 +1,166 @@
+"""Preparing images for the embedder, CPU half: decode (with the `promptlib.images` guards), crop to the model's
+aspect ratio and shrink by a whole factor, in DataLoader worker processes for files.
+
+Everything here is picklable and light (Pillow, numpy; torch only inside the collate function) so it runs in worker
+processes; `promptlib.search.embed.Embedder` does the device half (resize, normalise, model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from promptlib.errors import ValidationError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from PIL import Image
+
+    FloatArray = npt.NDArray[np.float32]
+    UInt8Array = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Decode and shrink an image to between 1x and 2x the model's input size, as uint8 HWC."""
+
+    size: tuple[int, int]  # (height, width) the model takes
+    resize_mode: str = "shortest"  # shortest (crop to aspect), squash, longest (pad)
+    fill: int = 0
+
+    def prepare(self, image: Image.Image) -> UInt8Array:
+        """One decoded PIL image → uint8 (h, w, 3) with h/w in [H, 2H) x [W, 2W) (or the original if smaller)."""
+        import numpy as np
+        from PIL import Image as PILImage
+
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        height, width = self.size
+        w, h = image.size
+        if self.resize_mode == "longest":
+            scale = min(width / w, height / h)
+            inner = (max(1, round(w * scale)), max(1, round(h * scale)))
+            canvas = PILImage.new("RGB", (width, height), (self.fill,) * 3)
+            canvas.paste(
+                image.resize(inner, PILImage.Resampling.BICUBIC, reducing_gap=2.0),
+                ((width - inner[0]) // 2, (height - inner[1]) // 2),
+            )
+            return np.array(canvas)
+        box: tuple[int, int, int, int] = (0, 0, w, h)
+        if self.resize_mode != "squash":  # crop the centre to the model's aspect ratio
+            if w * height > h * width:
+                cw = max(1, round(h * width / height))
+                box = ((w - cw) // 2, 0, (w - cw) // 2 + cw, h)
+            else:
+                ch = max(1, round(w * height / width))
+                box = (0, (h - ch) // 2, w, (h - ch) // 2 + ch)
+        bw, bh = box[2] - box[0], box[3] - box[1]
+        factor = max(1, min(bw // width, bh // height))
+        if factor > 1 or box != (0, 0, w, h):
+            image = image.reduce(factor, box=box) if factor > 1 else image.crop(box)
+        return np.array(image)  # a writable copy: torch refuses to wrap read-only memory
+
+    def load(self, data: bytes, *, name: str) -> UInt8Array:
+        """Untrusted image bytes → `prepare`d pixels; raises ValidationError / UnsafeInputError for bad input."""
+        import io
+
+        from PIL import Image as PILImage
+
+        from promptlib.images import FORMATS, probe_image
+
+        info = probe_image(data, name=name)  # size limits, format allow-list, pixel limit: before any decoding
+        if info.format == "PNG":
+            decoded = _decode_png(data)
+            if decoded is not None:
+                return self.prepare(PILImage.fromarray(decoded, "RGB"))
+        try:
+            with PILImage.open(io.BytesIO(data), formats=list(FORMATS)) as image:
+                if info.format == "JPEG":
+                    image.draft("RGB", (self.size[1], self.size[0]))
+                image.load()
+                return self.prepare(image)
+        except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
+            raise ValidationError(f"{name} is not a readable image ({type(exc).__name__})") from exc
+
+
+def _quiet_torchvision() -> None:
+    import warnings
+
+    # (re-added on every call: the filter list keeps one copy, and test runners reset filters between tests)
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torchvision\.io\.image")
+
+
+def _decode_png(data: bytes) -> UInt8Array | None:
+    """8-bit PNG → RGB pixels with libpng (torchvision): the same pixels as Pillow's decoder, in about two thirds of
+    its time, which is most of the cost of embedding a PNG on a GPU. None (use Pillow) without torchvision, for
+    16-bit images, or when libpng refuses the file."""
+    try:
+        import torch
+        from torchvision.io import ImageReadMode, decode_png
+    except ImportError:  # also when a torchvision release drops its (deprecated since 0.29) decoders
+        return None
+    _quiet_torchvision()
+    try:
+        pixels = decode_png(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+    except (RuntimeError, ValueError):
+        return None  # Pillow decides, and reports a bad file the usual way
+    if pixels.dtype != torch.uint8:
+        return None
+    import numpy as np
+
+    # HWC with numpy: a torch copy would wake the intra-op thread pool (80 ms a call on a 16-core VM)
+    array: UInt8Array = np.ascontiguousarray(pixels.numpy().transpose(1, 2, 0))
+    return array
+
+
+class FileDataset:
+    """Image files → (position, pixels or None, error) for a DataLoader; never raises for one bad file."""
+
+    def __init__(self, paths: Sequence[str], preprocess: Preprocess) -> None:
+        self.paths = list(paths)
+        self.preprocess = preprocess
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[int, Any, str]:
+        from promptlib.errors import PromptlibError
+        from promptlib.limits import MAX_IMAGE_BYTES
+
+        path = Path(self.paths[i])
+        try:
+            if path.stat().st_size > MAX_IMAGE_BYTES:
+                return i, None, f"{path.name} is larger than {MAX_IMAGE_BYTES:,} bytes"
+            return i, self.preprocess.load(path.read_bytes(), name=path.name), ""
+        except PromptlibError as exc:
+            return i, None, str(exc)
+        except OSError as exc:
+            return i, None, f"{path.name}: {exc.strerror or exc}"
+        except Exception as exc:  # a decoder bug on a hostile file must not end the whole run
+            return i, None, f"{path.name}: {type(exc).__name__}"
+
+
+Grouped = list[tuple[list[int], Any]]  # (rows of the batch, uint8 (n, h, w, 3) tensor of images of one size)
+
+
+def group_by_size(tensors: Sequence[Any]) -> Grouped:
+    """Stack same-sized uint8 HWC tensors: one tensor (one pinned copy, one transfer) per size in a batch."""
+    import torch
+
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for n, t in enumerate(tensors):
+        by_shape.setdefault(tuple(t.shape), []).append(n)
+    return [(rows, torch.stack([tensors[n] for n in rows])) for rows in by_shape.values()]
+
+
+def collate(items: list[tuple[int, Any, str]]) -> tuple[list[int], Grouped, list[tuple[int, str]]]:
+    """A batch (built in the worker): positions of the readable images, their pixels stacked per size, and
+    (position, reason) for the others."""
+    import torch
+
+    good = [(i, torch.from_numpy(px)) for i, px, _ in items if px is not None]
+    failed = [(i, err) for i, px, err in items if px is None]
+    return [i for i, _ in good], group_by_size([t for _, t in good]), failed

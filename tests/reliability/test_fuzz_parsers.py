@@ -1,0 +1,71 @@
+"""Fuzzing every parser of untrusted input: only promptlib's own one-line errors may escape.
+
+Each target in `fuzz_targets` gets `SHORT_FUZZ_PER_TARGET` inputs in a normal run and its share of
+`LONG_FUZZ_INPUTS` with ``--run-slow``; the inputs actually tried are counted and recorded.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from promptlib.errors import PromptlibError
+from tests.reliability import knobs
+from tests.reliability.fuzz_targets import Target, build_targets
+
+TARGETS = build_targets()
+TRIED: Counter[str] = Counter()
+REFUSED: Counter[str] = Counter()
+MAX_MESSAGE_CHARS = 600
+
+
+@pytest.fixture(scope="module", autouse=True)
+def figures(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if knobs.long_mode(request.config):
+        knobs.record(
+            "fuzz",
+            {
+                "targets": len(TARGETS),
+                "inputs": sum(TRIED.values()),
+                "refused_with_promptlib_error": sum(REFUSED.values()),
+                "per_target": {name: [TRIED[name], REFUSED[name]] for name in sorted(TARGETS)},
+            },
+        )
+
+
+def run_target(target: Target, examples: int) -> None:
+    @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(value=target.strategy)
+    def fuzz(value: object) -> None:
+        TRIED[target.name] += 1
+        try:
+            target.call(value)
+        except PromptlibError as exc:
+            REFUSED[target.name] += 1
+            message = str(exc)
+            assert message and "\n" not in message, repr(message)
+            assert len(message) <= MAX_MESSAGE_CHARS, f"{len(message)}-character message: {message[:200]}…"
+
+    fuzz()
+
+
+def test_every_parser_has_a_target() -> None:
+    from promptlib.metadata import READERS
+    from promptlib.packs.formats import FORMATS
+
+    assert {f"reader-{name}" for name in READERS} <= set(TARGETS)
+    assert {f"format-{name}" for name in FORMATS} <= set(TARGETS)
+    assert {"search-dsl", "native-pack-zip", "image-bytes-mutated", "a1111-infotext"} <= set(TARGETS)
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_fuzzed_input_raises_only_promptlib_errors(name: str, request: pytest.FixtureRequest) -> None:
+    long = knobs.long_mode(request.config)
+    examples = -(-knobs.LONG_FUZZ_INPUTS // len(TARGETS)) if long else knobs.SHORT_FUZZ_PER_TARGET
+    before = TRIED[name]
+    run_target(TARGETS[name], examples)
+    assert TRIED[name] - before >= min(examples, 10)  # the strategy produced inputs (it is not exhausted at once)

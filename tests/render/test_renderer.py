@@ -1,0 +1,198 @@
+"""Recipe → image: the denoising loop against stock diffusers, batching, cancellation, options, and
+`Library.render` storing PNGs that embed their recipe."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from promptlib.errors import NotFoundError, ValidationError
+from promptlib.recipe import Recipe
+from promptlib.render.environment import BATCH_TOLERANCE_MAX_ABS, BATCH_TOLERANCE_MIN_PSNR, compare_pixels
+from promptlib.render.renderer import RenderCancelled, RenderOptions, prepare, render_batch
+
+
+def _prepared(arch: str = "sd15", **options: Any) -> Any:
+    import torch
+
+    from promptlib.render.service import random_pipeline_cached
+
+    pipe = random_pipeline_cached(f"random:{arch}-tiny", dtype="fp32", device=torch.device("cpu"))
+    return prepare(pipe, RenderOptions(**options), device=torch.device("cpu"), dtype="fp32")
+
+
+def _recipe(seed: int = 1, **fields: Any) -> Recipe:
+    values: dict[str, Any] = {
+        "prompt": "a fox in snow",
+        "negative_prompt": "blurry",
+        "sampler": "Euler",
+        "steps": 4,
+        "cfg_scale": 7.5,
+        "seed": seed,
+        "width": 64,
+        "height": 64,
+    }
+    return Recipe(**(values | fields))
+
+
+@pytest.mark.parametrize("arch", ["sd15", "sdxl"])
+def test_renderer_is_bit_identical_to_the_stock_diffusers_pipeline(arch: str) -> None:
+    """Same latents, scheduler calls and decoding as diffusers: a plain prompt gives the very same pixels."""
+    import torch
+
+    prepared = _prepared(arch)
+    ours = render_batch(prepared, [_recipe(seed=42)])[0].pixels
+    stock = prepared.pipe(
+        prompt="a fox in snow",
+        negative_prompt="blurry",
+        num_inference_steps=4,
+        guidance_scale=7.5,
+        height=64,
+        width=64,
+        generator=[torch.Generator().manual_seed(42)],
+        output_type="np",
+    ).images[0]
+    assert np.array_equal(ours, (stock * 255).round().astype("uint8"))
+
+
+@pytest.mark.parametrize("sampler", ["Euler", "Euler a", "DPM++ 2M SDE Karras"])
+def test_image_k_of_a_batch_matches_its_seed_rendered_alone(sampler: str) -> None:
+    """One CPU generator per image: batching changes nothing beyond the documented float tolerance."""
+    prepared = _prepared()
+    recipes = [_recipe(seed=s, sampler=sampler, prompt=f"a fox, variation {s}") for s in (3, 4, 5, 6)]
+    batch = render_batch(prepared, recipes)
+    assert [r.batch_index for r in batch] == [0, 1, 2, 3]
+    for result, recipe in zip(batch, recipes, strict=True):
+        alone = render_batch(prepared, [recipe])[0]
+        drift = compare_pixels(result.pixels, alone.pixels)
+        assert drift.max_abs <= BATCH_TOLERANCE_MAX_ABS
+        assert drift.psnr >= BATCH_TOLERANCE_MIN_PSNR
+    assert not np.array_equal(batch[0].pixels, batch[1].pixels)  # different seeds, different images
+
+
+def test_prompts_of_different_lengths_are_split_into_sub_batches() -> None:
+    long_prompt = ", ".join(f"detail {i}" for i in range(60))  # > 77 tokens: two chunks
+    prepared = _prepared()
+    recipes = [_recipe(seed=1), _recipe(seed=2, prompt=long_prompt)]
+    batch = render_batch(prepared, recipes)
+    assert [r.recipe.seed for r in batch] == [1, 2]
+    assert batch[0].batch_size == batch[1].batch_size == 1  # rendered as two batches of one
+    alone = render_batch(prepared, [recipes[1]])[0]
+    assert np.array_equal(batch[1].pixels, alone.pixels)
+
+
+def test_weighting_changes_the_image() -> None:
+    prepared = _prepared()
+    plain = render_batch(prepared, [_recipe(prompt="a fox in snow")])[0].pixels
+    weighted = render_batch(prepared, [_recipe(prompt="a (fox:1.6) in snow")])[0].pixels
+    assert not np.array_equal(plain, weighted)
+
+
+def test_cancel_stops_before_the_next_step() -> None:
+    prepared = _prepared()
+    cancel = threading.Event()
+    seen: list[int] = []
+
+    def on_step(step: int, total: int) -> None:
+        seen.append(step)
+        if step == 2:
+            cancel.set()
+
+    with pytest.raises(RenderCancelled):
+        render_batch(prepared, [_recipe(steps=6)], on_step=on_step, cancel=cancel)
+    assert seen == [1, 2]
+
+
+def test_inconsistent_batches_and_bad_sizes_are_refused() -> None:
+    prepared = _prepared()
+    with pytest.raises(ValidationError, match="share size"):
+        render_batch(prepared, [_recipe(), _recipe(steps=5)])
+    with pytest.raises(ValidationError, match="multiples of 8"):
+        render_batch(prepared, [_recipe(width=60)])
+    with pytest.raises(ValidationError, match="larger than"):
+        render_batch(prepared, [_recipe(width=8192, height=8192)])
+
+
+def test_fused_qkv_and_channels_last_switch_on_and_off_cleanly() -> None:
+    base = render_batch(_prepared(fuse_qkv=False, channels_last=False), [_recipe()])[0].pixels
+    fast = _prepared(fuse_qkv=True, channels_last=True)
+    assert fast.state["fused_qkv"] and fast.state["channels_last"]
+    assert any("Fused" in type(p).__name__ for p in fast.pipe.unet.attn_processors.values())
+    fused = render_batch(fast, [_recipe()])[0].pixels
+    assert compare_pixels(base, fused).max_abs <= 2  # same maths, different summation order
+    back = _prepared(fuse_qkv=False, channels_last=False)
+    assert not any("Fused" in type(p).__name__ for p in back.pipe.unet.attn_processors.values())
+    assert np.array_equal(render_batch(back, [_recipe()])[0].pixels, base)
+
+
+def test_library_render_stores_pngs_that_embed_their_recipe(render_lib: Any) -> None:
+    from PIL import Image
+
+    from promptlib.metadata.writer import read_embedded_recipe
+
+    run = render_lib.render(1, n=3, seed=100, options=RenderOptions(batch_size=2))
+    assert not run.cancelled and len(run) == 3
+    assert [r.recipe["seed"] for r in run] == [100, 101, 102]
+    for rendered in run:
+        assert rendered.path.is_file()
+        with Image.open(rendered.path) as img:
+            assert img.size == (64, 64)
+            embedded = read_embedded_recipe(img.info["promptlib"])
+            assert "Seed: " in img.info["parameters"]
+        assert embedded.seed == rendered.recipe["seed"]
+        assert embedded.prompt == "a lighthouse in fog, (oil painting:1.2)"
+        assert embedded.extra["scheduler"] == {"class": "EulerDiscreteScheduler", "overrides": {}}
+        env = rendered.info.environment
+        assert env["dtype"] == "fp32" and env["attention"] == "sdpa" and env["device_type"] == "cpu"
+        assert env["model_hash"][:10] == rendered.recipe["model_hash"]
+        assert rendered._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [r.info.environment["batch"] for r in run] == [
+        {"size": 2, "index": 0},
+        {"size": 2, "index": 1},
+        {"size": 1, "index": 0},
+    ]
+    assert [r.id for r in render_lib.get(1).renders] == [r.id for r in run]
+
+
+def test_render_a_query_groups_compatible_jobs_into_batches(render_lib: Any) -> None:
+    for n in range(3):
+        render_lib.add(f"a harbour {n}", tags=["sea"], params={"model": "random:sd15-tiny", "steps": 3})
+    render_lib.add("a forest", tags=["sea"], params={"model": "random:sd15-tiny", "steps": 2})
+    progress: list[Any] = []
+    run = render_lib.render("tag:sea", size="64x64", options=RenderOptions(batch_size=4), progress=progress.append)
+    assert len(run) == 4
+    sizes = sorted(r.info.environment["batch"]["size"] for r in run)
+    assert sizes == [1, 3, 3, 3]  # three 3-step jobs together, the 2-step one alone
+    assert {p.stage for p in progress} >= {"loading", "denoising", "storing", "done"}
+    assert progress[-1].images_done == progress[-1].images_total == 4
+    assert max(p.it_per_s for p in progress) > 0
+
+
+def test_render_from_a_diffusers_folder_records_its_hash(render_lib: Any, model_dir: Path) -> None:
+    from promptlib.render import models
+
+    folder = model_dir / "tiny-sd15"
+    run = render_lib.render(1, model=str(folder))
+    expected = models.model_hash(models.resolve_model(str(folder)))
+    assert run[0].info.environment["model_hash"] == expected
+    assert run[0].recipe["model_hash"] == expected[:10]
+    assert run[0].recipe["model"] == str(folder)
+
+
+def test_unknown_entries_models_and_samplers_fail_before_rendering(render_lib: Any) -> None:
+    with pytest.raises(NotFoundError, match="no prompt with id 99"):
+        render_lib.render(99)
+    with pytest.raises(NotFoundError, match="no entries match"):
+        render_lib.render("zebra crossing")
+    with pytest.raises(NotFoundError, match="not found"):
+        render_lib.render(1, model="/nowhere/model.safetensors")
+    with pytest.raises(ValidationError, match="not available"):
+        render_lib.render(1, sampler="DPM adaptive")
+    bare = render_lib.add("no model here")
+    with pytest.raises(ValidationError, match="names no model"):
+        render_lib.render(bare.id)
+    assert render_lib.db.execute("SELECT count(*) FROM renders")[0][0] == 0

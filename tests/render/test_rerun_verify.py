@@ -1,0 +1,109 @@
+"""Reproducibility: reruns are bit-identical on CPU, verify reports drift and the fingerprint fields that differ,
+and the deterministic mode sets what diffusers' reproducibility guide sets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from promptlib.errors import NotFoundError
+from promptlib.render.renderer import RenderOptions
+
+
+def test_rerun_is_bit_identical_on_cpu(render_lib: Any) -> None:
+    run = render_lib.render(1, n=3, options=RenderOptions(batch_size=3))
+    middle = run[1]
+    assert middle.info.environment["batch"] == {"size": 3, "index": 1}
+    again = render_lib.rerun(middle.id)
+    assert again.id != middle.id
+    assert again.sha256 == middle.sha256  # same PNG bytes: same pixels, same embedded recipe
+    assert again.info.environment["rerun_of"] == middle.id
+    assert again.path == middle.path  # content-addressed: one file
+
+
+def test_rerun_of_a_single_render_stays_identical_through_a_batch_of_one(render_lib: Any) -> None:
+    first = render_lib.render(1, sampler="Euler a")[0]  # ancestral: noise drawn at every step
+    assert render_lib.rerun(first.id).sha256 == first.sha256
+    report = render_lib.verify(first.id)
+    assert report.identical and report.verdict == "identical"
+    assert report.max_abs_diff == 0 and report.psnr is None
+    assert report.fingerprint_diff == {}
+
+
+def test_verify_reports_drift_when_a_recipe_field_changes(render_lib: Any) -> None:
+    rendered = render_lib.render(1)[0]
+    with render_lib.db.write() as conn:
+        conn.execute("UPDATE renders SET recipe = json_set(recipe, '$.cfg_scale', 2.0) WHERE id = ?", (rendered.id,))
+    report = render_lib.verify(rendered.id)
+    assert report.verdict == "drift" and not report.identical
+    assert report.max_abs_diff > 0
+    assert report.psnr is not None and report.psnr < 60
+    assert 0 < report.changed_fraction <= 1
+    assert report.stored_sha256 != report.new_sha256
+    assert "drift" in report.summary()
+
+
+def test_verify_names_the_fingerprint_fields_that_differ(render_lib: Any) -> None:
+    rendered = render_lib.render(1)[0]
+    env = dict(rendered.info.environment) | {"torch": "1.13.1", "device": "NVIDIA GeForce RTX 3090"}
+    with render_lib.db.write() as conn:
+        conn.execute("UPDATE renders SET environment = ? WHERE id = ?", (json.dumps(env), rendered.id))
+    report = render_lib.verify(rendered.id)
+    assert report.identical  # same pixels here...
+    assert set(report.fingerprint_diff) == {"torch", "device"}  # ...but made elsewhere, and verify says where
+    assert report.fingerprint_diff["torch"][0] == "1.13.1"
+    data = report.to_json()
+    assert data["fingerprint_diff"]["device"]["stored"] == "NVIDIA GeForce RTX 3090"
+
+
+def test_loose_verify_of_a_batched_render_stays_within_the_batch_tolerance(render_lib: Any) -> None:
+    from promptlib.render.environment import BATCH_TOLERANCE_MAX_ABS
+
+    run = render_lib.render(1, n=4, options=RenderOptions(batch_size=4))
+    report = render_lib.verify(run[2].id, exact=False)  # alone, not in its batch of four
+    assert report.max_abs_diff <= BATCH_TOLERANCE_MAX_ABS
+    assert render_lib.verify(run[2].id).identical  # in its original batch geometry: exact
+
+
+def test_deterministic_mode_sets_the_reproducibility_guide_flags(render_lib: Any) -> None:
+    import torch
+
+    from promptlib.render.environment import is_deterministic, set_deterministic
+
+    try:
+        rendered = render_lib.render(1, options=RenderOptions(deterministic=True))[0]
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        assert not torch.backends.cuda.matmul.allow_tf32
+        assert rendered.info.environment["deterministic"] is True
+        again = render_lib.rerun(rendered.id)  # replays deterministic mode from the fingerprint
+        assert again.sha256 == rendered.sha256
+        assert again.info.environment["deterministic"] is True
+    finally:
+        set_deterministic(False)
+    assert not is_deterministic()
+
+
+def test_rerun_of_a_missing_render_is_not_found(render_lib: Any) -> None:
+    with pytest.raises(NotFoundError, match="no render with id 42"):
+        render_lib.rerun(42)
+
+
+def test_untrusted_scheduler_config_in_a_recipe_is_refused(render_lib: Any) -> None:
+    """Recipes come from strangers' PNGs: a rerun never instantiates an arbitrary class or config key."""
+    from promptlib.errors import ValidationError
+
+    rendered = render_lib.render(1)[0]
+    for patch in (
+        '{"class": "StableDiffusionPipeline", "overrides": {}}',
+        '{"class": "DDIMScheduler", "overrides": {"_x": 1}}',
+    ):
+        with render_lib.db.write() as conn:
+            conn.execute(
+                "UPDATE renders SET recipe = json_set(recipe, '$.extra.scheduler', json(?)) WHERE id = ?",
+                (patch, rendered.id),
+            )
+        with pytest.raises(ValidationError, match="scheduler"):
+            render_lib.rerun(rendered.id)
