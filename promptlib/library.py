@@ -10,6 +10,7 @@ Every method raises promptlib's own errors (`promptlib.errors`) with one-line me
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -26,7 +27,7 @@ from promptlib.errors import LibraryError, NotFoundError, PromptlibError, Valida
 from promptlib.ingest import ingest_entries, ingest_images
 from promptlib.limits import MAX_NOTES_CHARS, MAX_PROMPT_CHARS, MAX_TITLE_CHARS
 from promptlib.recipe import GenerationParams, Recipe, check_params_dict, fast_params_from_dict, params_from_dict
-from promptlib.search import dsl, lexical
+from promptlib.search import dsl, index_manifest, lexical
 from promptlib.store import migrate, queries
 from promptlib.store.bulk import NewEntry, insert_entries, references_unchecked
 from promptlib.store.db import Database, sql_datetime
@@ -116,6 +117,7 @@ class Library:
         self.db = Database(self.db_path)
         self.images.sweep_temp()
         migrate.sweep_backup_temps(self.path / cfg.BACKUPS_DIR)
+        index_manifest.sweep_temps(self.path / cfg.INDEX_DIR)  # saves of the semantic index cut short by a crash
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Library:
@@ -154,6 +156,10 @@ class Library:
             self.last_backup = migrate.upgrade(self.path, self.db_path, backups_dir=self.path / cfg.BACKUPS_DIR)
 
     def close(self) -> None:
+        # Index changes held in memory reach disk now, not only at exit. Closing must not fail: a stale index is
+        # detected and rebuilt from the stored vectors on the next open.
+        with contextlib.suppress(Exception):
+            self.flush_index()
         self.db.close()
 
     def __enter__(self) -> Library:
@@ -1204,6 +1210,8 @@ class Library:
             return self._doctor(fix=fix, deep=deep)
 
     def _doctor(self, *, fix: bool, deep: bool) -> list[Finding]:
+        import promptlib.render.doctor_checks
+        import promptlib.search.doctor_checks  # noqa: F401 (they register their checks)
         from promptlib.store import doctor as doc
 
         with self.db.lock:

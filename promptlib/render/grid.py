@@ -424,24 +424,25 @@ def _store_grid(
 
     spec = {"axes": axes, "cells": len(cells)}
     png = embed_recipe(canvas.png(), base_recipe.model_copy(update={"extra": {**base_recipe.extra, "grid": spec}}))
-    stored = lib.images.put(png, ext="png")
-    with lib.db.write() as conn:
-        cur = conn.execute(
-            "INSERT INTO grids(prompt_id, spec, image_sha256, image_path, width, height, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                entry_id,
-                json.dumps(spec),
-                stored.sha256,
-                stored.relpath,
-                canvas.image.width,
-                canvas.image.height,
-                sql_datetime(datetime.now(UTC)),
-            ),
-        )
-        grid_id = int(cur.lastrowid or 0)
-        conn.executemany(
-            "UPDATE renders SET grid_id = ?, grid_cell = ? WHERE id = ?",
-            [(grid_id, json.dumps([c.x, c.y, c.z]), c.render.id) for c in cells],
-        )
+    with lib.images.writing():  # from the file to its row's commit: `doctor --fix` elsewhere must not delete it
+        stored = lib.images.put(png, ext="png")
+        with lib.db.write() as conn:
+            cur = conn.execute(
+                "INSERT INTO grids(prompt_id, spec, image_sha256, image_path, width, height, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry_id,
+                    json.dumps(spec),
+                    stored.sha256,
+                    stored.relpath,
+                    canvas.image.width,
+                    canvas.image.height,
+                    sql_datetime(datetime.now(UTC)),
+                ),
+            )
+            grid_id = int(cur.lastrowid or 0)
+            conn.executemany(
+                "UPDATE renders SET grid_id = ?, grid_cell = ? WHERE id = ?",
+                [(grid_id, json.dumps([c.x, c.y, c.z]), c.render.id) for c in cells],
+            )
     return grid_id, lib.path / stored.relpath

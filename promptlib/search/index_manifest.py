@@ -147,6 +147,24 @@ def atomic_file(path: Path) -> Iterator[Any]:
         raise
 
 
+def sweep_temps(folder: Path) -> int:
+    """Remove the temp files of `atomic_file` writes (``.NAME.PID.THREAD.tmp``) whose process has died (a crash
+    during an index save); returns how many."""
+    from promptlib.store.migrate import _alive
+
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for leftover in folder.glob(".*.tmp"):
+        parts = leftover.name.split(".")
+        owner = parts[-3] if len(parts) >= 4 else ""
+        if owner.isdigit() and _alive(int(owner)):
+            continue  # a save in progress in another process
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def fsync_dir(path: Path) -> None:
     if os.name != "posix":  # Windows cannot open a folder to fsync it; os.replace is durable there
         return

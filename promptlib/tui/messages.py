@@ -103,3 +103,8 @@ class CompareLoaded(Message):
 
     left: tuple[RenderInfo, str]
     right: tuple[RenderInfo, str]
+
+
+@dataclass
+class IndexDetected(Message):
+    """The library has a semantic index: searches become hybrid."""

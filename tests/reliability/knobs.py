@@ -30,6 +30,11 @@ SHORT_KILLS_PER_OPERATION = env_int("PROMPTLIB_SHORT_KILLS", 3)
 SHORT_FUZZ_PER_TARGET = env_int("PROMPTLIB_SHORT_FUZZ", 30)
 SHORT_CHANGES = env_int("PROMPTLIB_SHORT_CHANGES", 120)
 
+# Crash operations to prepare and kill (comma-separated names; default all): e.g. a long run of only the new ones.
+CRASH_OPERATIONS = [
+    name.strip() for name in os.environ.get("PROMPTLIB_CRASH_OPERATIONS", "").split(",") if name.strip()
+]
+
 SEED = env_int("PROMPTLIB_RELIABILITY_SEED", 20261125)
 
 

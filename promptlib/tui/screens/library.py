@@ -156,6 +156,27 @@ class LibraryScreen(Screen[None]):
         self.writes.access = access
         self.jobs.library_path = access.path
         self.run_query()
+        self._detect_index()
+
+    @work(thread=True, exclusive=True, group="index-status")
+    def _detect_index(self) -> None:
+        """Searches are hybrid by default once the library has a semantic index with vectors in it."""
+        assert self.access is not None
+        try:
+            with self.access.use() as lib:
+                status = lib.index_status()
+        except Exception:  # no ML extra, no model configured: lexical search is all there is
+            return
+        if any(kind.embedded and kind.state != "missing" for kind in status.kinds):
+            self.post_message(msg.IndexDetected())
+
+    def on_index_detected(self) -> None:
+        if self.search_mode == "lexical":
+            self.search_mode = "hybrid"
+            self.search_bar.show_mode(self.search_mode)
+            self._update_status()
+            if self.query_text.strip():
+                self.run_query(keep_position=True)
 
     def show_failure(self, error: str) -> None:
         self.query_one("#status", Static).update(Text(one_line(error), style="bold red"))
