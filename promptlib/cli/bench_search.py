@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
 from promptlib.cli.bench import bench_app
-from promptlib.cli.output import console, err_console, print_json
+from promptlib.cli.output import console, print_json, stage_bar
 
 STAGES = {
     "generate": "generating vectors",
@@ -56,7 +53,7 @@ def bench_search(
     """
     from promptlib.search.index import run_benchmark
 
-    with _stage_progress() as progress:
+    with stage_bar(labels=STAGES) as progress:
         result = run_benchmark(vectors, dim, queries=queries, factory=factory, seed=seed, progress=progress)
     if as_json:
         print_json(result)
@@ -74,32 +71,6 @@ def bench_search(
             text = f"{value:,}" if isinstance(value, int) else str(value) or "—"
             table.add_row(label, rich_text(f"{text} {unit}".strip()))
     console().print(table)
-
-
-@contextmanager
-def _stage_progress() -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar per benchmark stage on stderr (nothing when stderr is not a terminal)."""
-    if not sys.stderr.isatty():
-        yield lambda _stage, _done, _total: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console(),
-        transient=True,
-    ) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(STAGES.get(stage, stage), total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        yield update
 
 
 def register(app: typer.Typer) -> None:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from promptlib.cli.output import console, err_console, note, open_library, print_json, print_line
+from promptlib.cli.output import console, err_console, note, open_library, print_json, print_line, stage_bar
 from promptlib.textsafe import rich_text
 
 if TYPE_CHECKING:
@@ -39,32 +36,6 @@ def _kinds(kind: str) -> list[str]:
     if kind not in ("image", "prompt"):
         raise typer.BadParameter(f"{kind!r} is not all, image or prompt", param_hint="--kind")
     return [kind]
-
-
-@contextmanager
-def stage_bar(*, enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar per stage on stderr; yields the ``progress(stage, done, total)`` callback."""
-    if not enabled or not sys.stderr.isatty():
-        yield lambda _stage, _done, _total: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console(),
-        transient=True,
-    ) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        yield update
 
 
 def _print_report(report: BuildReport, *, as_json: bool) -> None:

@@ -167,3 +167,32 @@ def progress_bar(description: str, total: int | None, *, enabled: bool = True) -
 def fail(message: str, code: int = 2) -> typer.Exit:
     err_console().print(rich_text(f"error: {message}", style="bold red"))
     return typer.Exit(code)
+
+
+@contextmanager
+def stage_bar(
+    *, enabled: bool = True, labels: dict[str, str] | None = None
+) -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar per stage on stderr (none off a terminal); yields the ``progress(stage, done, total)``
+    callback. `labels` names the stages."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda _stage, _done, _total: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console(),
+        transient=True,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task((labels or {}).get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update

@@ -1,9 +1,8 @@
 """The operations the crash harness kills, registered by name (see `tests.reliability.crash`).
 
 Each `prepare` builds a small but realistic starting library; each `run` yields after every unit it commits, so
-the harness knows every state a killed run may leave. Render and index-save operations register here (or in a
-module of their own, with ``register(..., module=__name__)``) once `promptlib.render` and `promptlib.search.index`
-exist.
+the harness knows every state a killed run may leave. The render and index-save operations, which need torch, are
+in `tests.reliability.operations_heavy`.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def quick_tiny_clip(folder: Path) -> Any:
     """The semantic tests' tiny CLIP with a few training steps: these checks need its vectors, not its accuracy."""
     from tests.semantic import helpers
 
-    steps, helpers.TRAIN_STEPS = helpers.TRAIN_STEPS, 10
+    steps, helpers.TRAIN_STEPS = helpers.TRAIN_STEPS, 20
     try:
         return helpers.train(folder)
     finally:

@@ -13,26 +13,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from promptlib.entries import RenderInfo
+from promptlib.recipe import PARAM_FIELDS
 from promptlib.tui.format import param_value, render_line
 from promptlib.tui.widgets.preview import make_preview
 
 # Shown first, in this order; any other recipe key follows alphabetically.
-FIELD_ORDER = (
-    "prompt",
-    "negative_prompt",
-    "model",
-    "model_hash",
-    "vae",
-    "sampler",
-    "schedule",
-    "steps",
-    "cfg_scale",
-    "seed",
-    "width",
-    "height",
-    "clip_skip",
-    "loras",
-)
+FIELD_ORDER = ("prompt", "negative_prompt", *PARAM_FIELDS)
 
 
 def recipe_rows(left: dict[str, Any], right: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
