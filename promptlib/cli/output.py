@@ -147,21 +147,15 @@ def entry_panel(entry: Entry) -> None:
 @contextmanager
 def progress_bar(description: str, total: int | None, *, enabled: bool = True) -> Iterator[Callable[[int], None]]:
     """A rich progress bar on stderr; yields the callback core code calls with the number of items done."""
-    if not enabled or not sys.stderr.isatty():
-        yield lambda _n: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    with stage_bar(enabled=enabled) as update:
+        done = 0
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console(),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            update(description, done, total)
+
+        yield advance
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -172,7 +166,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 @contextmanager
 def stage_bar(
     *, enabled: bool = True, labels: dict[str, str] | None = None
-) -> Iterator[Callable[[str, int, int], None]]:
+) -> Iterator[Callable[[str, int, int | None], None]]:
     """A rich progress bar per stage on stderr (none off a terminal); yields the ``progress(stage, done, total)``
     callback. `labels` names the stages."""
     if not enabled or not sys.stderr.isatty():
@@ -190,7 +184,7 @@ def stage_bar(
     ) as bar:
         tasks: dict[str, TaskID] = {}
 
-        def update(stage: str, done: int, total: int) -> None:
+        def update(stage: str, done: int, total: int | None) -> None:
             if stage not in tasks:
                 tasks[stage] = bar.add_task((labels or {}).get(stage, stage), total=total)
             bar.update(tasks[stage], completed=done, total=total)
