@@ -11,11 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from promptlib.library import Library
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+
+# Property tests draw the same examples on every `make test` run, so CI is reproducible and a red run can be replayed;
+# the long runs (--run-slow / PROMPTLIB_LONG=1) explore with fresh random examples. HYPOTHESIS_PROFILE overrides.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("explore" if os.environ.get("PROMPTLIB_LONG") == "1" else "repeatable")
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

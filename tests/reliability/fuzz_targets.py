@@ -251,7 +251,8 @@ def png_chunk(kind: bytes, body: bytes, *, good_crc: bool = True) -> bytes:
 def _png(width: int, height: int, chunks: list[bytes], *, color_type: int = 2) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
     channels = {0: 1, 2: 3, 4: 2, 6: 4}.get(color_type, 3)
-    raw = b"".join(b"\0" + bytes(width * channels) for _ in range(height)) if width * height <= 4096 else b"\0" * 8
+    small = width <= 4096 and height <= 4096 and width * height <= 4096  # a 0×2³¹ image must not build 2³¹ rows
+    raw = b"".join(b"\0" + bytes(width * channels) for _ in range(height)) if small else b"\0" * 8
     return (
         b"\x89PNG\r\n\x1a\n"
         + png_chunk(b"IHDR", header)
