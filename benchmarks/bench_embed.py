@@ -5,10 +5,14 @@
 Writes `--count` 512x512 PNGs to a temp folder (smooth colour fields with fine noise, saved like Stable Diffusion
 front ends save them: Pillow's default zlib level; about 0.4 MB each), then measures, in one process:
 
-* embed: `Embedder.embed_files(paths)` — decode + shrink in DataLoader workers (PIL), pinned memory, resize +
-  normalise on the device, ViT-B-32 in fp16 on CUDA — images/s, wall time including worker start-up, and steady
-  state (first batch to last);
+* embed: `Embedder.embed_files(paths)` — decode (libpng via imagecodecs) + shrink in DataLoader worker
+  processes, pinned memory, resize + normalise on the device, ViT-B-32 in fp16 on CUDA — images/s, wall time
+  including worker start-up, and steady state (first batch to last);
+* baseline: the usual way, as clip-retrieval does it — open_clip's own preprocess (Pillow decode, bicubic resize,
+  to tensor, normalise) in torch DataLoader worker processes, pinned memory, the same model;
 * decode only: the same DataLoader (`Embedder.loader`), its batches dropped — the CPU side's ceiling;
+* decoders: milliseconds of one core per file for Pillow, libpng through imagecodecs and (when present)
+  torchvision's libpng;
 * model only: `model.encode_image` on a ready fp16 batch already on the device — the GPU side's ceiling;
 * render loop: `Embedder.embed_images` on B decoded 512² PIL images in memory (what `Library._on_new_renders`
   does after a render batch), ms per batch, and its share of a render batch of `--render-ms`.
@@ -107,6 +111,90 @@ def measure_decode(embedder: Embedder, paths: list[Path], batch: int, workers: i
     }
 
 
+class _OpenClipFiles:
+    """The baseline's dataset: a file through open_clip's own eval transform (picklable, for worker processes)."""
+
+    def __init__(self, paths: list[Path], transform: Any) -> None:
+        self.paths = paths
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> Any:
+        from PIL import Image
+
+        with Image.open(self.paths[i]) as image:
+            return self.transform(image.convert("RGB"))
+
+
+def measure_baseline(embedder: Embedder, paths: list[Path], batch: int, workers: int) -> dict[str, float]:
+    import torch
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+    from torch.utils.data import DataLoader
+
+    transform = image_transform_v2(PreprocessCfg(**embedder.model.visual.preprocess_cfg), is_train=False)
+    loader = DataLoader(
+        _OpenClipFiles(paths, transform),
+        batch_size=batch,
+        num_workers=workers,
+        pin_memory=embedder.device.type == "cuda",
+        prefetch_factor=4 if workers else None,
+    )
+    start = time.perf_counter()
+    first = None
+    done = 0
+    with torch.inference_mode():
+        for pixels in loader:
+            x = pixels.to(embedder.device, non_blocking=True).to(embedder.dtype)
+            torch.nn.functional.normalize(embedder.model.encode_image(x).float(), dim=-1)
+            if first is None:
+                sync(embedder)
+                first = (time.perf_counter(), len(pixels))
+            done += len(pixels)
+    sync(embedder)
+    end = time.perf_counter()
+    assert first is not None and done == len(paths)
+    return {
+        "images_per_s": round(done / (end - start), 1),
+        "steady_images_per_s": round((done - first[1]) / max(end - first[0], 1e-9), 1),
+        "seconds": round(end - start, 3),
+    }
+
+
+def measure_decoders(paths: list[Path], count: int = 100) -> dict[str, float]:
+    """Milliseconds of one core to decode one file to RGB pixels, per decoder."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from promptlib.search.preprocess import _decode_png
+
+    blobs = [p.read_bytes() for p in paths[:count]]
+
+    def pillow(data: bytes) -> object:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGB"))
+
+    decoders: dict[str, Any] = {"pillow": pillow, "libpng_imagecodecs": _decode_png}
+    try:
+        import torch
+        from torchvision.io import decode_png
+
+        decoders["libpng_torchvision"] = lambda data: decode_png(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+    except ImportError:
+        pass
+    out = {}
+    for name, decode in decoders.items():
+        assert decode(blobs[0]) is not None, f"{name} did not decode (is imagecodecs installed?)"
+        start = time.perf_counter()
+        for data in blobs:
+            decode(data)
+        out[f"{name}_ms"] = round((time.perf_counter() - start) * 1000 / len(blobs), 2)
+    return out
+
+
 def measure_model(embedder: Embedder, batch: int, seconds: float = 3.0) -> dict[str, float]:
     import torch
 
@@ -179,6 +267,7 @@ def main() -> None:
         "count": args.count,
         "batch_size": batch,
         "workers": workers,
+        "versions": _versions(),
     }
     with tempfile.TemporaryDirectory(prefix="promptlib-bench-embed-") as tmp:
         started = time.perf_counter()
@@ -187,7 +276,9 @@ def main() -> None:
         results["write_seconds"] = round(time.perf_counter() - started, 1)
         measure_embed(embedder, paths[: min(len(paths), 4 * batch)], batch, workers)  # warm-up: kernels, workers
         results["embed"] = measure_embed(embedder, paths, batch, workers)
+        results["baseline_dataloader_pillow"] = measure_baseline(embedder, paths, batch, workers)
         results["decode_only"] = measure_decode(embedder, paths, batch, workers)
+        results["decoders"] = measure_decoders(paths)
         results["model_only"] = measure_model(embedder, batch)
         results["render_loop"] = measure_render_loop(embedder, paths, args.render_batch, args.render_ms)
         if args.sweep:
@@ -201,6 +292,18 @@ def main() -> None:
         print(json.dumps(results))
         return
     print(json.dumps(results, indent=2))
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("torch", "open_clip_torch", "imagecodecs", "numpy", "pillow"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "absent"
+    return found
 
 
 def _gpu_name() -> str | None:

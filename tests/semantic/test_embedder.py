@@ -16,6 +16,7 @@ pytest.importorskip("open_clip")
 
 from promptlib.errors import NotFoundError, UnsafeInputError, ValidationError
 from promptlib.search.embed import Embedder, EmbedderSpec, Preprocess, get_embedder, prompt_text, resolve_weights
+from promptlib.search.preprocess import _decode_png
 
 from .helpers import TinyModel
 
@@ -165,16 +166,21 @@ def test_query_image_bytes_embed_like_the_same_image_in_memory(tiny_clip: TinyMo
     )
 
 
-@pytest.mark.parametrize("mode", ["RGB", "P", "RGBA", "L", "I;16"])
+@pytest.mark.parametrize("mode", ["RGB", "P", "P+tRNS", "RGBA", "LA", "L", "L+tRNS", "1", "I;16"])
 def test_png_decoding_gives_pillows_pixels_whatever_the_png_mode(mode: str) -> None:
     picture = gradient(70, 50, 4)
-    converted = picture.convert("L").convert("I;16") if mode == "I;16" else picture.convert(mode)
+    picture.putalpha(Image.linear_gradient("L").resize(picture.size))  # alpha varies: it must be dropped, not mixed
+    base = mode.removesuffix("+tRNS")
+    source = picture if base in ("RGBA", "LA") else picture.convert("RGB")
+    converted = source.convert("L").convert("I;16") if mode == "I;16" else source.convert(base)
+    options = {"transparency": 7} if mode.endswith("+tRNS") else {}
     buf = io.BytesIO()
-    converted.save(buf, format="PNG")
+    converted.save(buf, format="PNG", **options)
     prep = Preprocess((32, 32))
     with Image.open(io.BytesIO(buf.getvalue())) as reference:
         expected = prep.prepare(reference)
     np.testing.assert_array_equal(prep.load(buf.getvalue(), name="x.png"), expected)
+    assert (_decode_png(buf.getvalue()) is None) == (mode == "I;16")  # 8-bit PNGs take the libpng path
 
 
 def test_half_precision_runs_and_agrees_with_full_precision(tiny_clip: TinyModel) -> None:
