@@ -235,6 +235,27 @@ def single_file_architecture(path: Path) -> str:
         raise FormatError(f"{Path(path).name}: {exc}") from None
 
 
+def scheduler_overrides(header: Mapping[str, Any]) -> dict[str, Any]:
+    """What a checkpoint says about its noise schedule, from a validated safetensors header: v-prediction and
+    zero-terminal-SNR models mark themselves with empty ``v_pred`` / ``ztsnr`` tensors (ComfyUI's convention, used
+    by v-prediction SDXL fine-tunes) or with the Stability model-spec metadata (``modelspec.prediction_type``,
+    ``modelspec.architecture``). Empty when the file says nothing (the architecture's preset decides)."""
+    names = set(header) - {"__metadata__"}
+    raw_meta = header.get("__metadata__")
+    meta: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
+    overrides: dict[str, Any] = {}
+    declared = str(meta.get("modelspec.prediction_type", "")).strip().lower()
+    architecture = str(meta.get("modelspec.architecture", "")).strip().lower()
+    if "v_pred" in names or declared in ("v", "v_prediction", "v-prediction") or architecture.endswith("-v"):
+        overrides["prediction_type"] = "v_prediction"
+    elif declared in ("epsilon", "eps") or architecture.endswith("-512"):
+        overrides["prediction_type"] = "epsilon"
+    if "ztsnr" in names:
+        overrides["rescale_betas_zero_snr"] = True
+        overrides["timestep_spacing"] = "trailing"  # zero terminal SNR needs the last timestep sampled
+    return overrides
+
+
 def read_header_only_json(path: Path) -> dict[str, Any]:
     """A small JSON file (model_index.json, config.json) read with a size limit; FormatError if malformed."""
     path = Path(path)

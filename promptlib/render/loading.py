@@ -12,6 +12,7 @@ import contextlib
 import functools
 import gc
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from promptlib.render.checkpoints import (
     load_pickle_weights_only,
     read_header_only_json,
     refuse_pickle,
+    scheduler_overrides,
     single_file_architecture,
 )
 from promptlib.render.hashing import file_sha256
@@ -186,7 +188,9 @@ def _quiet_loading() -> Iterator[None]:
     dlogging.set_verbosity_error()
     tlogging.set_verbosity_error()
     try:
-        yield
+        with warnings.catch_warnings():  # several LoRAs on one cached pipeline are several adapters, as meant
+            warnings.filterwarnings("ignore", message="Already found a `peft_config`", category=UserWarning)
+            yield
     finally:
         dlogging.set_verbosity(levels[0])
         tlogging.set_verbosity(levels[1])
@@ -230,8 +234,9 @@ def _load_single_file(source: ModelSource, dtype: torch.dtype) -> Any:
 
     assert source.path is not None  # single files always have a path
     refuse_pickle(source.path, allow_pickle=source.allow_pickle)  # re-checked: the file may have changed
+    overrides: dict[str, Any] = {}
     if not is_pickle(source.path):
-        check_safetensors(source.path)
+        overrides = scheduler_overrides(check_safetensors(source.path))
     arch = source.arch or single_file_architecture(source.path)
     config = source.config or pipeline_config_folder(arch)
     cls = _pipeline_class(preset(arch).pipeline_class)
@@ -241,6 +246,8 @@ def _load_single_file(source: ModelSource, dtype: torch.dtype) -> Any:
         )
     except Exception as exc:  # OSError, ValueError, KeyError, diffusers' SingleFileComponentError
         raise _load_error(source.name, exc) from None
+    if overrides:  # the file's own word on v-prediction / zero terminal SNR beats the architecture's preset
+        pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, **overrides)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

@@ -118,6 +118,14 @@ def _loras(value: Any) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
+def _with_prompt_tags(loras: tuple[tuple[str, float], ...], prompt: str) -> tuple[tuple[str, float], ...]:
+    """A1111 loads the LoRAs a prompt tags (``<lora:name:0.8>``): those not listed already join the list."""
+    from promptlib.metadata.a1111 import lora_tags
+
+    listed = {name for name, _ in loras}
+    return loras + tuple((name, weight) for name, weight in lora_tags(prompt) if name not in listed)
+
+
 def entry_fields(entry: Entry, overrides: Mapping[str, Any], lib: Library) -> dict[str, Any]:
     """The recipe fields for rendering `entry`: overrides, then the entry's parameters, then the config's
     ``[render]`` defaults. The result still lacks what needs the model (size defaults, hashes)."""
@@ -148,6 +156,7 @@ def entry_fields(entry: Entry, overrides: Mapping[str, Any], lib: Library) -> di
         "clip_skip": pick("clip_skip"),
         "dtype": overrides.get("dtype") or params.get("extra", {}).get("dtype") or defaults.get("dtype"),
     }
+    fields["loras"] = _with_prompt_tags(fields["loras"], fields["prompt"])
     if overrides.get("sampler") is not None:  # a new sampler brings its own schedule (or the one given with it)
         fields["sampler"], fields["schedule"] = canonical_sampler(overrides["sampler"], overrides.get("schedule"))
     else:

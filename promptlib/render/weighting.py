@@ -3,7 +3,9 @@
 ``(word:1.3)`` multiplies a span's weight, ``(word)`` by 1.1, ``[word]`` divides by 1.1; brackets nest and ``\\(``
 escapes. Prompts of any length are cut into 75-token chunks (moved back to the last comma within 20 tokens, as
 A1111 does), each encoded as BOS + 75 tokens + EOS/padding, and the embeddings concatenated; ``BREAK`` starts a new
-chunk. Weights multiply each token's embedding, then each chunk is rescaled to its original mean.
+chunk. Weights multiply each token's embedding, then each chunk is rescaled to its original mean. Extra-network
+tags (``<lora:name:0.8>``) are removed from the positive prompt before encoding, as A1111 does; the LoRAs they name
+are loaded instead.
 
 Clip skip follows A1111's numbering (1 = last layer, 2 = penultimate). SD 1.x/2.x apply the final layer norm to
 the chosen layer; SDXL always conditions on the penultimate layer (what it was trained on), so its clip skip only
@@ -40,6 +42,12 @@ _ATTENTION = re.compile(
     re.VERBOSE,
 )
 _BREAK = re.compile(r"\s*\bBREAK\b\s*", re.S)
+_EXTRA_NETWORK = re.compile(r"<(\w+):([^>]+)>")  # A1111's extra-network tags: <lora:name:0.8>, <hypernet:name:1>
+
+
+def strip_extra_networks(text: str) -> str:
+    """The prompt as A1111 encodes it: ``<lora:…>``-style tags name networks to load, they are not words."""
+    return _EXTRA_NETWORK.sub("", text)
 
 
 def parse_prompt_attention(text: str) -> list[tuple[str, float]]:
@@ -250,7 +258,7 @@ def encode_prompts(
         return torch.cat(parts, dim=-1), pooled
 
     with torch.no_grad():
-        positive, pooled = encode(prompt)
+        positive, pooled = encode(strip_extra_networks(prompt))  # A1111 parses tags in the positive prompt only
         zero_negative = xl and not negative_prompt and bool(getattr(pipe.config, "force_zeros_for_empty_prompt", False))
         if zero_negative:
             negative, negative_pooled = (

@@ -20,6 +20,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from promptlib.metadata import READERS
+from promptlib.packs.formats import FORMATS
 from promptlib.recipe import Recipe
 
 
@@ -765,18 +767,6 @@ TEXT_PARSERS = {
     "drawthings": ("promptlib.metadata.drawthings", "parse_drawthings", format_text),
     "promptlib-chunk": ("promptlib.metadata.writer", "read_embedded_recipe", json_text),
 }
-READER_NAMES = (
-    "promptlib_chunk",
-    "invokeai",
-    "swarmui",
-    "fooocus",
-    "novelai",
-    "a1111",
-    "comfyui",
-    "easydiffusion",
-    "drawthings",
-)
-FORMAT_NAMES = ("a1111_styles", "fooocus_styles", "invokeai_presets", "jsonl", "prompts_from_file")
 
 
 def build_targets() -> dict[str, Target]:
@@ -784,7 +774,7 @@ def build_targets() -> dict[str, Target]:
     targets = [
         Target(name, strategy, _text_parser(module, fn)) for name, (module, fn, strategy) in TEXT_PARSERS.items()
     ]
-    targets += [Target(f"reader-{name}", st.builds(_chunks, _chunk_fields), _reader(name)) for name in READER_NAMES]
+    targets += [Target(f"reader-{name}", st.builds(_chunks, _chunk_fields), _reader(name)) for name in READERS]
     images = _images()
     targets += [
         Target("infotext-roundtrip", format_text.filter(str.strip), _infotext_roundtrip),
@@ -833,5 +823,5 @@ def build_targets() -> dict[str, Target]:
         Target("search-dsl", dsl_text, _dsl),
         Target("search-end-to-end", dsl_text, SearchProbe.search),
     ]
-    targets += [Target(f"format-{name}", _bytes_for_formats, _format_reader(name)) for name in FORMAT_NAMES]
+    targets += [Target(f"format-{name}", _bytes_for_formats, _format_reader(name)) for name in sorted(FORMATS)]
     return {t.name: t for t in targets}

@@ -14,12 +14,13 @@ from hypothesis import HealthCheck, given, settings
 
 from promptlib.errors import PromptlibError
 from tests.reliability import knobs
-from tests.reliability.fuzz_targets import Target, build_targets
+from tests.reliability.fuzz_targets import TEXT_PARSERS, Target, build_targets
 
 TARGETS = build_targets()
 TRIED: Counter[str] = Counter()
 REFUSED: Counter[str] = Counter()
 MAX_MESSAGE_CHARS = 600
+RECIPES = ("Recipe", "list[Recipe]")  # return annotations of the parsers (postponed, so strings)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -60,12 +61,30 @@ def run_target(target: Target, examples: int, *, derandomize: bool) -> None:
 
 
 def test_every_parser_has_a_target() -> None:
+    import importlib
+    import inspect
+    import pkgutil
+
+    import promptlib.metadata
     from promptlib.metadata import READERS
     from promptlib.packs.formats import FORMATS
 
     assert {f"reader-{name}" for name in READERS} <= set(TARGETS)
     assert {f"format-{name}" for name in FORMATS} <= set(TARGETS)
     assert {"search-dsl", "native-pack-zip", "image-bytes-mutated", "a1111-infotext"} <= set(TARGETS)
+    # every public text → recipe parser of a metadata module is also fuzzed on its own, not only behind a reader
+    fuzzed = {(module, function) for module, function, _ in TEXT_PARSERS.values()}
+    parsers = set()
+    for info in pkgutil.iter_modules(promptlib.metadata.__path__):
+        module = importlib.import_module(f"promptlib.metadata.{info.name}")
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            signature = inspect.signature(function)
+            first = next(iter(signature.parameters.values()), None)
+            takes_text = first is not None and "str" in str(first.annotation).replace(" ", "").split("|")
+            public = function.__module__ == module.__name__ and not name.startswith("_")
+            if public and takes_text and signature.return_annotation in RECIPES:
+                parsers.add((module.__name__, name))
+    assert parsers and parsers - fuzzed == set()
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))

@@ -17,7 +17,7 @@ import pytest
 
 from promptlib.errors import FormatError, NotFoundError, UnsafeInputError, ValidationError
 from promptlib.render import models
-from promptlib.render.checkpoints import check_safetensors, infer_architecture
+from promptlib.render.checkpoints import check_safetensors, infer_architecture, scheduler_overrides
 from promptlib.render.hashing import HashCache, file_sha256
 from promptlib.render.presets import pipeline_config_folder
 
@@ -218,6 +218,51 @@ def test_a_single_file_checkpoint_loads_offline_with_identical_weights(
         assert all(torch.equal(want[k], got[k]) for k in want), name
 
 
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ({"a": {}}, {}),
+        ({"a": {}, "v_pred": {}}, {"prediction_type": "v_prediction"}),
+        (
+            {"v_pred": {}, "ztsnr": {}},
+            {"prediction_type": "v_prediction", "rescale_betas_zero_snr": True, "timestep_spacing": "trailing"},
+        ),
+        ({"__metadata__": {"modelspec.prediction_type": "v"}}, {"prediction_type": "v_prediction"}),
+        ({"__metadata__": {"modelspec.prediction_type": "epsilon"}}, {"prediction_type": "epsilon"}),
+        (
+            {"__metadata__": {"modelspec.architecture": "stable-diffusion-v2-768-v"}},
+            {"prediction_type": "v_prediction"},
+        ),
+        ({"__metadata__": {"modelspec.architecture": "stable-diffusion-v2-512"}}, {"prediction_type": "epsilon"}),
+        ({"__metadata__": "not a mapping"}, {}),
+    ],
+)
+def test_a_checkpoint_declares_its_prediction_type(header: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert scheduler_overrides(header) == expected
+
+
+def test_a_v_prediction_single_file_loads_with_its_schedule(
+    tiny_pipes: dict[str, Any], tmp_path: Path, render_image: Callable[..., Any], no_network: None
+) -> None:
+    import numpy as np
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from promptlib.render.ldm import save_single_file
+
+    plain = save_single_file(tiny_pipes["sd15"], tmp_path / "eps.safetensors")
+    tensors = load_file(plain) | {"v_pred": torch.empty(0), "ztsnr": torch.empty(0)}  # how ComfyUI marks them
+    marked = tmp_path / "vpred.safetensors"
+    save_file(tensors, marked)
+    config = pipeline_config_folder("sd15", size="tiny")
+    eps = models.load_pipeline(models.resolve_model(str(plain), config=config), dtype="fp32", device="cpu")
+    vpred = models.load_pipeline(models.resolve_model(str(marked), config=config), dtype="fp32", device="cpu")
+    assert eps.scheduler.config.prediction_type == "epsilon"
+    assert vpred.scheduler.config.prediction_type == "v_prediction"
+    assert vpred.scheduler.config.rescale_betas_zero_snr is True
+    assert not np.allclose(render_image(vpred), render_image(eps), atol=1e-3)
+
+
 def test_a_full_size_single_file_gets_the_built_in_preset(single_files: dict[str, Path], no_network: None) -> None:
     source = models.resolve_model(str(single_files["sd15"]))
     assert source.config is None and source.arch == "sd15"
@@ -411,6 +456,38 @@ def test_a_lora_changes_the_image_by_its_weight(
     assert np.array_equal(render_image(models.load_pipeline(source, dtype="fp32", device="cpu")), base)
     with pytest.raises(NotFoundError, match="LoRA 'nope' not found"):
         models.load_pipeline(source, dtype="fp32", loras=[("nope", 1.0)])
+
+
+def kohya_copy(lora: Path, folder: Path) -> Path:
+    """The same LoRA in the Kohya / A1111 layout (``lora_unet_<module_path>.lora_down/.lora_up/.alpha``) that most
+    LoRAs downloaded for A1111 use: identical matrices, so it must render identically."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    out = {}
+    for key, tensor in load_file(lora).items():
+        module, _, kind = key.removeprefix("unet.").rpartition(".lora_")  # ...attn1.to_q, A.weight
+        stem = "lora_unet_" + module.replace(".", "_")
+        out[f"{stem}.lora_{'down' if kind.startswith('A') else 'up'}.weight"] = tensor.contiguous()
+        if kind.startswith("A"):
+            out[f"{stem}.alpha"] = torch.tensor(float(tensor.shape[0]))  # alpha = rank: scale 1, like lora_alpha=4, r=4
+    path = folder / "kohya_style.safetensors"
+    save_file(out, path)
+    return path
+
+
+def test_a_kohya_format_lora_renders_like_the_same_lora_in_diffusers_format(
+    model_dir: Path, lora_file: Path, render_image: Callable[..., Any], tmp_path: Path
+) -> None:
+    import numpy as np
+
+    kohya = kohya_copy(lora_file, tmp_path)
+    source = models.resolve_model(str(model_dir / "tiny-sd15"))
+    base = render_image(models.load_pipeline(source, dtype="fp32", device="cpu"))
+    diffusers_format = render_image(models.load_pipeline(source, dtype="fp32", loras=[(str(lora_file), 1.0)]))
+    kohya_format = render_image(models.load_pipeline(source, dtype="fp32", loras=[(str(kohya), 1.0)]))
+    assert np.abs(kohya_format - base).max() > 0.05
+    np.testing.assert_allclose(kohya_format, diffusers_format, atol=1e-5)
 
 
 # ---- hashes and listing -----------------------------------------------------------------------------------------

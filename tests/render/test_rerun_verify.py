@@ -107,3 +107,16 @@ def test_untrusted_scheduler_config_in_a_recipe_is_refused(render_lib: Any) -> N
             )
         with pytest.raises(ValidationError, match="scheduler"):
             render_lib.rerun(rendered.id)
+
+
+def test_lora_tags_in_a_prompt_become_the_recipes_loras(render_lib: Any) -> None:
+    from promptlib.errors import ValidationError
+    from promptlib.render.recipes import entry_fields
+
+    entry_id = render_lib.add("a fox <lora:foxy_v2:0.7>, <lyco:fur:te=0.4>, <lora:listed:0.2>").id
+    entry = render_lib.get(entry_id)
+    fields = entry_fields(entry, {"model": "random:sd15-tiny", "loras": ["listed:0.9"]}, render_lib)
+    # the listed weight wins over the tag's; the others join in prompt order, as A1111 loads them
+    assert fields["loras"] == (("listed", 0.9), ("foxy_v2", 0.7), ("fur", 0.4))
+    with pytest.raises(ValidationError, match="takes no VAE or LoRA"):  # so a render really asks for them
+        render_lib.render(entry_id, model="random:sd15-tiny")

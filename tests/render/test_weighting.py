@@ -141,6 +141,18 @@ def test_a_weight_scales_its_tokens_embedding(tiny_pipes: dict[str, Any]) -> Non
             assert torch.allclose(ratio[2], 1.5 * scale.expand_as(ratio[2]), rtol=1e-4), arch
 
 
+def test_extra_network_tags_are_not_words_in_the_positive_prompt(tiny_pipes: dict[str, Any]) -> None:
+    import torch
+
+    pipe = tiny_pipes["sd15"]
+    plain = encode_prompts(pipe, "a red fox, ", "blurry")
+    tagged = encode_prompts(pipe, "a red fox, <lora:foxy_v2:0.8><hypernet:fur:1>", "blurry")
+    assert torch.equal(tagged["prompt_embeds"], plain["prompt_embeds"])
+    # A1111 parses tags in the positive prompt only: in the negative they stay text
+    negative = encode_prompts(pipe, "a red fox, ", "blurry <lora:foxy_v2:0.8>")["negative_prompt_embeds"]
+    assert not torch.equal(negative, plain["negative_prompt_embeds"])
+
+
 def test_weighting_restores_each_chunks_mean(tiny_pipes: dict[str, Any]) -> None:
     import torch
 
