@@ -31,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,18 +77,20 @@ def sync(embedder: Embedder) -> None:
         torch.cuda.synchronize()
 
 
-def measure_embed(embedder: Embedder, paths: list[Path], batch: int, workers: int) -> dict[str, float]:
+def timed(batches: Iterator[int], embedder: Embedder, expected: int | None = None) -> dict[str, float]:
+    """Images/s over `batches` (each yields the images it handled): end to end, and steady from the first batch
+    (the device synchronised before each clock reading, so queued GPU work counts)."""
     start = time.perf_counter()
     first = None
     done = 0
-    for positions, _vectors, _bad in embedder.iter_files(paths, batch_size=batch, workers=workers, on_device=True):
+    for count in batches:
         if first is None:
             sync(embedder)
-            first = (time.perf_counter(), len(positions))
-        done += len(positions)
+            first = (time.perf_counter(), count)
+        done += count
     sync(embedder)
     end = time.perf_counter()
-    assert first is not None and done == len(paths)
+    assert first is not None and (expected is None or done == expected)
     return {
         "images_per_s": round(done / (end - start), 1),
         "steady_images_per_s": round((done - first[1]) / max(end - first[0], 1e-9), 1),
@@ -95,20 +98,14 @@ def measure_embed(embedder: Embedder, paths: list[Path], batch: int, workers: in
     }
 
 
+def measure_embed(embedder: Embedder, paths: list[Path], batch: int, workers: int) -> dict[str, float]:
+    batches = embedder.iter_files(paths, batch_size=batch, workers=workers, on_device=True)
+    return timed((len(positions) for positions, _vectors, _bad in batches), embedder, len(paths))
+
+
 def measure_decode(embedder: Embedder, paths: list[Path], batch: int, workers: int) -> dict[str, float]:
-    start = time.perf_counter()
-    first = None
-    done = 0
-    for positions, _groups, _bad in embedder.loader(paths, batch_size=batch, workers=workers):
-        if first is None:
-            first = (time.perf_counter(), len(positions))
-        done += len(positions)
-    end = time.perf_counter()
-    assert first is not None
-    return {
-        "images_per_s": round(done / (end - start), 1),
-        "steady_images_per_s": round((done - first[1]) / max(end - first[0], 1e-9), 1),
-    }
+    batches = embedder.loader(paths, batch_size=batch, workers=workers)
+    return timed((len(positions) for positions, _groups, _bad in batches), embedder, len(paths))
 
 
 class _OpenClipFiles:
@@ -141,25 +138,15 @@ def measure_baseline(embedder: Embedder, paths: list[Path], batch: int, workers:
         pin_memory=embedder.device.type == "cuda",
         prefetch_factor=4 if workers else None,
     )
-    start = time.perf_counter()
-    first = None
-    done = 0
-    with torch.inference_mode():
-        for pixels in loader:
-            x = pixels.to(embedder.device, non_blocking=True).to(embedder.dtype)
-            torch.nn.functional.normalize(embedder.model.encode_image(x).float(), dim=-1)
-            if first is None:
-                sync(embedder)
-                first = (time.perf_counter(), len(pixels))
-            done += len(pixels)
-    sync(embedder)
-    end = time.perf_counter()
-    assert first is not None and done == len(paths)
-    return {
-        "images_per_s": round(done / (end - start), 1),
-        "steady_images_per_s": round((done - first[1]) / max(end - first[0], 1e-9), 1),
-        "seconds": round(end - start, 3),
-    }
+
+    def batches() -> Iterator[int]:
+        with torch.inference_mode():
+            for pixels in loader:
+                x = pixels.to(embedder.device, non_blocking=True).to(embedder.dtype)
+                torch.nn.functional.normalize(embedder.model.encode_image(x).float(), dim=-1)
+                yield len(pixels)
+
+    return timed(batches(), embedder, len(paths))
 
 
 def measure_decoders(paths: list[Path], count: int = 100) -> dict[str, float]:
