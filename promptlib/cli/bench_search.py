@@ -51,7 +51,7 @@ def bench_search(
 
     Example: promptlib bench search --vectors 1000000 --dim 512 --json
     """
-    from promptlib.search.index import run_benchmark
+    from promptlib.search.vector_bench import run_benchmark
 
     with stage_bar(labels=STAGES) as progress:
         result = run_benchmark(vectors, dim, queries=queries, factory=factory, seed=seed, progress=progress)

@@ -77,7 +77,6 @@ __all__ = [
     "index_filename",
     "manifest_path",
     "read_manifest",
-    "run_benchmark",
 ]
 
 
@@ -652,20 +651,3 @@ def _stored_ids(index: Any, name: str) -> IdArray:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
-
-
-def run_benchmark(
-    vectors: int,
-    dim: int,
-    *,
-    queries: int = 200,
-    k: int = 10,
-    seed: int = 0,
-    factory: str | None = None,
-    work_dir: Path | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> dict[str, float | str | int]:
-    """Vector search speed and recall on clustered synthetic data; see `promptlib.search.vector_bench`."""
-    from promptlib.search.vector_bench import run_benchmark as run
-
-    return run(vectors, dim, queries=queries, k=k, seed=seed, factory=factory, work_dir=work_dir, progress=progress)

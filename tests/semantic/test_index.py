@@ -26,9 +26,8 @@ from promptlib.search.index import (
     choose_factory,
     index_filename,
     manifest_path,
-    run_benchmark,
 )
-from promptlib.search.vector_bench import clustered_vectors
+from promptlib.search.vector_bench import clustered_vectors, run_benchmark
 
 DIM = 32
 FACTORIES = ["IDMap2,Flat", "IVF32,SQ8"]
