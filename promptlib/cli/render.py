@@ -19,6 +19,7 @@ from promptlib.cli.bench import bench_app
 from promptlib.cli.output import console, err_console, note, open_library, print_json
 
 if TYPE_CHECKING:
+    from promptlib.library import Library
     from promptlib.render.renderer import RenderOptions
     from promptlib.render.results import Rendered, RenderProgress
 
@@ -59,42 +60,13 @@ VaeTiling = Annotated[bool, typer.Option("--vae-tiling", help="Decode in tiles (
 Offload = Annotated[bool, typer.Option("--cpu-offload", help="Model CPU offload (least GPU memory).")]
 
 
-def _options(
-    *,
-    device: str | None,
-    dtype: str | None,
-    batch: int,
-    attention: str,
-    deterministic: bool,
-    compile: bool,
-    compile_mode: str,
-    channels_last: bool | None,
-    fuse_qkv: bool | None,
-    cuda_graphs: bool | None,
-    attention_slicing: bool,
-    vae_slicing: bool,
-    vae_tiling: bool,
-    cpu_offload: bool,
-    default_device: str,
-    default_dtype: str,
-) -> RenderOptions:
+def _options(lib: Library, *, device: str | None, dtype: str | None, batch: int, **speed: Any) -> RenderOptions:
+    """RenderOptions from the command line; device and dtype fall back to config.toml's ``[render]`` table and the
+    speed and memory options (`speed`, RenderOptions' own names) to RenderOptions' defaults."""
     from promptlib.render.renderer import RenderOptions
 
     return RenderOptions(
-        device=device or default_device,
-        dtype=dtype or default_dtype,
-        batch_size=batch,
-        attention=attention,
-        deterministic=deterministic,
-        compile=compile,
-        compile_mode=compile_mode,
-        channels_last=channels_last,
-        fuse_qkv=fuse_qkv,
-        cuda_graphs=cuda_graphs,
-        attention_slicing=attention_slicing,
-        vae_slicing=vae_slicing,
-        vae_tiling=vae_tiling,
-        cpu_offload=cpu_offload,
+        device=device or lib.config.render_device, dtype=dtype or lib.config.render_dtype, batch_size=batch, **speed
     )
 
 
@@ -245,11 +217,10 @@ def render(
     """
     with open_library(create=False) as lib:
         options = _options(
-            device=device, dtype=dtype, batch=batch, attention=attention, deterministic=deterministic,
+            lib, device=device, dtype=dtype, batch=batch, attention=attention, deterministic=deterministic,
             compile=compile, compile_mode=compile_mode, channels_last=channels_last, fuse_qkv=fuse_qkv,
             cuda_graphs=cuda_graphs, attention_slicing=attention_slicing, vae_slicing=vae_slicing,
-            vae_tiling=vae_tiling, cpu_offload=cpu_offload, default_device=lib.config.render_device,
-            default_dtype=lib.config.render_dtype,
+            vae_tiling=vae_tiling, cpu_offload=cpu_offload,
         )  # fmt: skip
         overrides = _overrides(
             model=model, sampler=sampler, schedule=schedule, steps=steps, cfg=cfg, seed=seed, size=size,
@@ -368,12 +339,7 @@ def grid(
       promptlib grid 12 --x seed=1,2,3 --y 'sampler="Euler a","DPM++ 2M"' --animate sweep.webp
     """
     with open_library(create=False) as lib:
-        options = _options(
-            device=device, dtype=dtype, batch=batch, attention="auto", deterministic=deterministic, compile=False,
-            compile_mode="default", channels_last=None, fuse_qkv=None, cuda_graphs=None, attention_slicing=False,
-            vae_slicing=False, vae_tiling=False, cpu_offload=False, default_device=lib.config.render_device,
-            default_dtype=lib.config.render_dtype,
-        )  # fmt: skip
+        options = _options(lib, device=device, dtype=dtype, batch=batch, deterministic=deterministic)
         overrides = _overrides(
             model=model, sampler=sampler, schedule=schedule, steps=steps, cfg=cfg, seed=seed, size=size,
             clip_skip=clip_skip, vae=vae, lora=lora, dtype=dtype,
