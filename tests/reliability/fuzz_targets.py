@@ -399,6 +399,15 @@ def _import_probe(data: bytes) -> object:
     return probe_image(data, name="fuzz")
 
 
+def _embed_decode(data: bytes) -> object:
+    """The embedder's CPU half on untrusted bytes: the guards, libpng (imagecodecs) or Pillow, crop and reduce."""
+    from promptlib.search.preprocess import Preprocess
+
+    pixels = Preprocess((32, 32)).load(data, name="fuzz")
+    assert pixels.ndim == 3 and pixels.shape[2] == 3 and pixels.dtype.name == "uint8", pixels.shape
+    return pixels
+
+
 def _format_reader(name: str) -> Callable[[Any], object]:
     def call(data: bytes) -> object:
         from promptlib.packs.formats import FORMATS
@@ -800,6 +809,7 @@ def build_targets() -> dict[str, Target]:
         Target("image-bytes-mutated", mutated(images), _read_image),
         Target("image-png-structured", structured_png, _read_image),
         Target("image-probe", st.one_of(mutated(images), structured_png), _import_probe),
+        Target("image-embed-decode", st.one_of(mutated(images), structured_png), _embed_decode),
         Target(
             "json-loader",
             st.one_of(json_text.map(lambda t: t.encode("utf-8", "surrogatepass")), st.binary(max_size=100)),
