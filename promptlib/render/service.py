@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
     from promptlib.entries import RenderInfo
     from promptlib.library import Library
+    from promptlib.render.embeddings import Embedding
 
 MAX_IMAGES_PER_RUN = 100_000
 PNG_COMPRESS_LEVEL = 4  # zlib level: several times faster than Pillow's default 6, files about as small
@@ -103,6 +104,9 @@ class Models:
         self._facts: dict[str, ModelFacts] = {}
         self._identities: dict[tuple[Any, ...], ModelIdentity] = {}
         self._current: tuple[tuple[Any, ...], LoadedModel, Prepared] | None = None
+        self._embedding_files: dict[str, Path] | None = None
+        self._embeddings: dict[str, Embedding | None] = {}
+        self._wanted: dict[str | None, dict[str, Embedding]] = {}  # model -> the embeddings its recipes name
 
     def folders(self) -> tuple[Path, ...]:
         dirs = getattr(self.lib.config, "render_model_dirs", ()) or ()
@@ -158,20 +162,42 @@ class Models:
         self._identities[key] = found
         return found
 
+    def embeddings(self, recipe: Recipe) -> list[Embedding]:
+        """The textual-inversion files the recipe's prompts name (words matching a file in the model folders that
+        holds an embedding), read once per run."""
+        from promptlib.render.embeddings import candidate_files, named_in, read_embedding
+
+        if self._embedding_files is None:
+            self._embedding_files = candidate_files(self.folders())
+        found = []
+        for name in named_in((recipe.prompt, recipe.negative_prompt), self._embedding_files):
+            if name not in self._embeddings:
+                self._embeddings[name] = read_embedding(name, self._embedding_files[name])
+            embedding = self._embeddings[name]
+            if embedding is not None:
+                found.append(embedding)
+                self._wanted.setdefault(recipe.model, {})[name] = embedding
+        return found
+
     def prepared(self, recipe: Recipe) -> tuple[Prepared, LoadedModel]:
-        """The prepared pipeline for `recipe`, loading it (and letting go of the previous one) when needed."""
+        """The prepared pipeline for `recipe`, loading it (and letting go of the previous one) when needed, with the
+        embeddings named by the prompts of every recipe for this model seen so far (a batch is prepared for its
+        first recipe: its other prompts may name others)."""
+        from promptlib.render.embeddings import load_into
+
         dtype = recipe_dtype(recipe, self.options, self.device)
         loras = tuple((lora.name, lora.weight) for lora in recipe.loras)
         key = (recipe.model, recipe.vae, loras, dtype)
-        if self._current is not None and self._current[0] == key:
-            return self._current[2], self._current[1]
-        self._current = None  # drop our reference first: the loader may evict it to make room
-        loaded = self._load(recipe, dtype, loras)
-        prepared = prepare(
-            loaded.pipe, self.options, device=self.device, dtype=dtype, manage_memory=not loaded.memory_managed
-        )
-        self._current = (key, loaded, prepared)
-        return prepared, loaded
+        if self._current is None or self._current[0] != key:
+            self._current = None  # drop our reference first: the loader may evict it to make room
+            loaded = self._load(recipe, dtype, loras)
+            prepared = prepare(
+                loaded.pipe, self.options, device=self.device, dtype=dtype, manage_memory=not loaded.memory_managed
+            )
+            self._current = (key, loaded, prepared)
+        self.embeddings(recipe)
+        load_into(self._current[1].pipe, list(self._wanted.get(recipe.model, {}).values()))
+        return self._current[2], self._current[1]
 
     def _load(self, recipe: Recipe, dtype: str, loras: tuple[tuple[str, float], ...]) -> LoadedModel:
         ref = recipe.model or ""
@@ -338,7 +364,14 @@ def _with_hash(recipe: Recipe, models: Models) -> Recipe:
         else lora
         for lora in recipe.loras
     )
-    return recipe.model_copy(update={"model_hash": identity.model_hash[:10], "loras": loras})
+    update: dict[str, Any] = {"model_hash": identity.model_hash[:10], "loras": loras}
+    used = models.embeddings(recipe)
+    if used:  # A1111's "TI hashes" parameter: name: short sha256, for each embedding the prompts use
+        from promptlib.render.hashing import file_sha256
+
+        hashes = ", ".join(f"{e.name}: {file_sha256(e.path)[:10]}" for e in used)
+        update["extra"] = {**recipe.extra, "TI hashes": hashes}
+    return recipe.model_copy(update=update)
 
 
 # --- the operations -----------------------------------------------------------------------------------------------

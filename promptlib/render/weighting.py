@@ -14,12 +14,15 @@ matters from 3 up. SDXL's pooled embedding comes from the second encoder's first
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from promptlib.errors import ValidationError
 from promptlib.limits import MAX_PROMPT_CHARS
+from promptlib.render import embeddings
 
 if TYPE_CHECKING:
     import torch
@@ -115,15 +118,16 @@ class PromptChunk:
     weights: list[float] = field(default_factory=list)
 
 
-def tokenize_chunks(tokenizer: Any, text: str) -> list[PromptChunk]:
+def tokenize_chunks(tokenizer: Any, text: str, *, expand: Callable[[str], str] | None = None) -> list[PromptChunk]:
     """A1111's chunking: weighted runs tokenized separately, cut into ``model_max_length - 2`` token chunks, a cut
-    moved back to just after the last comma when one is within 20 tokens, BREAK forcing a new chunk."""
+    moved back to just after the last comma when one is within 20 tokens, BREAK forcing a new chunk. `expand`
+    rewrites each run before tokenizing (textual-inversion names → their tokens)."""
     if len(text) > MAX_PROMPT_CHARS:
         raise ValidationError(f"prompt is {len(text)} characters long (limit {MAX_PROMPT_CHARS})")
     size = int(tokenizer.model_max_length) - 2
     comma = tokenizer.convert_tokens_to_ids(",</w>")
     parsed = parse_prompt_attention(text)
-    texts = [t for t, _ in parsed]
+    texts = [expand(t) if expand is not None else t for t, _ in parsed]
     ids: list[list[int]] = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False).input_ids
     chunks: list[PromptChunk] = []
     chunk = PromptChunk()
@@ -252,8 +256,8 @@ def encode_prompts(
         parts: list[torch.Tensor] = []
         pooled: torch.Tensor | None = None
         for encoder, tokenizer in encoders:
-            z, pooled = _encode(encoder, tokenizer, tokenize_chunks(tokenizer, text), layer=layer, norm=not xl,
-                                device=device)  # fmt: skip
+            chunks = tokenize_chunks(tokenizer, text, expand=functools.partial(embeddings.expand, pipe, tokenizer))
+            z, pooled = _encode(encoder, tokenizer, chunks, layer=layer, norm=not xl, device=device)
             parts.append(z)
         return torch.cat(parts, dim=-1), pooled
 
