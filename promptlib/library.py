@@ -836,8 +836,9 @@ class Library:
 
         Compatible images are rendered in batches of ``options.batch_size``. ``progress`` gets `RenderProgress`
         events on the calling thread; setting ``cancel`` stops before the next step and returns what is stored
-        (``run.cancelled``). Raises NotFoundError, ValidationError before anything renders when an entry, model or
-        field is unusable."""
+        (``run.cancelled``). An entry that cannot render (no model, a missing LoRA or checkpoint) is listed in
+        ``run.failed`` with its reason while the others render; when none can, its NotFoundError or
+        ValidationError is raised."""
         from promptlib.render import service
 
         fields = dict(overrides or {})

@@ -207,7 +207,8 @@ def render(
     """Render entries (ids or a query: a whole pack with 'pack:NAME') as a queue, batching compatible jobs.
 
     Each image is stored as a render; its PNG embeds the recipe (A1111 'parameters' + promptlib JSON).
-    Ctrl-C keeps finished renders and writes nothing partial.
+    Ctrl-C keeps finished renders and writes nothing partial. An entry that cannot render (a missing LoRA or
+    model) is reported and the others still render; the exit code is then 1.
 
     Examples:
 
@@ -234,8 +235,18 @@ def render(
             )
     if as_json:
         print_json(run.to_json())
-        return
-    _renders_table(list(run), title=f"{len(run)} render(s) in {run.seconds:.1f} s")
+    else:
+        _renders_table(list(run), title=f"{len(run)} render(s) in {run.seconds:.1f} s")
+    if run.failed:  # the others were rendered and stored; say which were not, and end non-zero
+        from promptlib.textsafe import rich_text
+
+        errors: dict[str, list[int]] = {}
+        for failure in run.failed:
+            errors.setdefault(failure.error, []).append(failure.entry_id)
+        for error, ids in errors.items():
+            shown = ", ".join(f"#{i}" for i in sorted(set(ids))[:8]) + (" …" if len(set(ids)) > 8 else "")
+            err_console().print(rich_text(f"not rendered ({len(ids)} image(s), {shown}): {error}", style="yellow"))
+        raise typer.Exit(1)
 
 
 def rerun(

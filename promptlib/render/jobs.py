@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from promptlib.errors import PromptlibError
 from promptlib.recipe import Recipe
 from promptlib.render.renderer import ImageResult, Prepared, RenderCancelled, render_batch
 from promptlib.render.results import RenderProgress
@@ -148,6 +149,9 @@ class QueueOutcome(Generic[T]):
     seconds: float
 
 
+Failures = list[tuple[int, PromptlibError]]  # (entry id, why its image could not be rendered)
+
+
 def run_queue(
     jobs: Sequence[RenderJob],
     *,
@@ -156,11 +160,14 @@ def run_queue(
     store: Callable[[list[ImageResult]], list[T]],
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    failures: Failures | None = None,
 ) -> QueueOutcome[T]:
     """Render `jobs` in batches and store them through a writer thread.
 
     `prepare_for` gives the prepared pipeline for a recipe (loading or reusing it). Returns what was stored and
-    whether the run was cancelled. Ctrl-C (KeyboardInterrupt) propagates after finished images are stored."""
+    whether the run was cancelled. Ctrl-C (KeyboardInterrupt) propagates after finished images are stored. With a
+    `failures` list, a batch that cannot be prepared or rendered (a missing LoRA, an embedding that does not fit)
+    adds its jobs there with the error and the queue goes on; without one the error propagates."""
     batches = plan_batches(jobs, batch_size)
     total = len(jobs)
     started = time.perf_counter()
@@ -178,7 +185,14 @@ def run_queue(
                 cancelled = True
                 break
             emit(number, 0, 0, 0.0, "loading", f"{len(batch)} image(s), {batch[0].recipe.model or 'model'}")
-            prepared = prepare_for(batch[0].recipe)
+            try:
+                prepared = prepare_for(batch[0].recipe)
+            except PromptlibError as exc:
+                if failures is None:
+                    raise
+                failures += [(job.entry_id, exc) for job in batch]
+                emit(number, 0, 0, 0.0, "failed", str(exc))
+                continue
             recipes = [job.recipe for job in batch]
             tags: list[Any] = list(batch)
             if batch[0].pad_to > 1:  # exact rerun: the original batch geometry, other slots are copies
@@ -195,6 +209,12 @@ def run_queue(
             except RenderCancelled:
                 cancelled = True
                 break
+            except PromptlibError as exc:
+                if failures is None:
+                    raise
+                failures += [(job.entry_id, exc) for job in batch]
+                emit(number, 0, 0, 0.0, "failed", str(exc))
+                continue
             results = [r for r in results if r.tag is not None]
             done += len(results)
             emit(number, 0, 0, 0.0, "storing")

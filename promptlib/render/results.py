@@ -76,15 +76,28 @@ class Rendered:
         }
 
 
+@dataclass(frozen=True)
+class RenderFailure:
+    """An image of a run that could not be rendered: its entry and the one-line reason."""
+
+    entry_id: int
+    error: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"entry": self.entry_id, "error": self.error}
+
+
 @dataclass
 class RenderRun(Sequence[Rendered]):
     """The renders one call stored, in job order. ``cancelled`` when the cancel event (or Ctrl-C) stopped it early:
-    everything finished before that is stored, nothing half-done is."""
+    everything finished before that is stored, nothing half-done is. ``failed`` lists the images that could not be
+    rendered (one per image, with its entry and reason) while the others were."""
 
     renders: list[Rendered] = field(default_factory=list)
     cancelled: bool = False
     images_total: int = 0
     seconds: float = 0.0
+    failed: list[RenderFailure] = field(default_factory=list)
 
     @overload
     def __getitem__(self, index: int) -> Rendered: ...
@@ -114,6 +127,7 @@ class RenderRun(Sequence[Rendered]):
             "cancelled": self.cancelled,
             "images_total": self.images_total,
             "seconds": round(self.seconds, 3),
+            "failed": [f.to_json() for f in self.failed],
         }
 
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from promptlib.errors import NotFoundError, ValidationError
+from promptlib.errors import NotFoundError, PromptlibError, ValidationError
 from promptlib.recipe import Recipe
 from promptlib.render import environment
-from promptlib.render.jobs import ProgressCallback, QueueOutcome, RenderJob, run_queue
+from promptlib.render.jobs import Failures, ProgressCallback, QueueOutcome, RenderJob, run_queue
 from promptlib.render.recipes import RANDOM_PREFIX, ModelFacts, entry_fields, finish_recipe, parse_random, recipe_fields
 from promptlib.render.renderer import (
     ImageResult,
@@ -36,7 +36,7 @@ from promptlib.render.renderer import (
     resolve_device,
     scheduler_spec,
 )
-from promptlib.render.results import Rendered, RenderProgress, RenderRun, VerifyReport
+from promptlib.render.results import Rendered, RenderFailure, RenderProgress, RenderRun, VerifyReport
 
 if TYPE_CHECKING:
     import numpy as np
@@ -410,19 +410,32 @@ def _targets(lib: Library, target: int | str | Sequence[int], limit: int | None)
 
 
 def build_jobs(
-    lib: Library, entry_ids: Sequence[int], overrides: Mapping[str, Any], *, n: int, models: Models
+    lib: Library,
+    entry_ids: Sequence[int],
+    overrides: Mapping[str, Any],
+    *,
+    n: int,
+    models: Models,
+    failures: Failures | None = None,
 ) -> list[RenderJob]:
     """One job per image: `n` per entry with consecutive seeds (A1111's batch count). All recipes are completed
-    and checked (model found, sampler known, size usable) before anything renders."""
+    and checked (model found, sampler known, size usable) before anything renders; an entry whose recipe fails
+    goes to `failures` when given (the others still render), else its error propagates."""
     if n < 1:
         raise ValidationError(f"images per entry must be at least 1, not {n}")
     if len(entry_ids) * n > MAX_IMAGES_PER_RUN:
         raise ValidationError(f"{len(entry_ids) * n:,} images in one run; the limit is {MAX_IMAGES_PER_RUN:,}")
     jobs = []
     for entry in lib.get_many(list(entry_ids), with_renders=False):
-        fields = entry_fields(entry, overrides, lib)
-        facts = models.facts(str(fields["model"]))
-        base = finish_recipe(fields, facts, device=models.device, options=models.options)
+        try:
+            fields = entry_fields(entry, overrides, lib)
+            facts = models.facts(str(fields["model"]))
+            base = finish_recipe(fields, facts, device=models.device, options=models.options)
+        except PromptlibError as exc:
+            if failures is None:
+                raise
+            failures.append((entry.id, exc))
+            continue
         for k in range(n):
             recipe = base if k == 0 else base.model_copy(update={"seed": (int(base.seed or 0) + k) % 2**64})
             jobs.append(RenderJob(entry.id, recipe))
@@ -438,11 +451,22 @@ def run_jobs(
     cancel: threading.Event | None,
     env_extra: Mapping[str, Any] | None = None,
     on_stored: Callable[[ImageResult, Rendered], None] | None = None,
+    failures: Failures | None = None,
 ) -> QueueOutcome[Rendered]:
+    """Render and store `jobs`; with a `failures` list, jobs that cannot render are listed there and the rest go
+    on (see `run_queue`)."""
     _apply_deterministic(models.options)
     if progress is not None:
         progress(RenderProgress(0, 0, 0, 0, 0, len(jobs), 0, 0.0, "loading", "loading model"))
-    jobs = [replace(job, recipe=_with_hash(job.recipe, models)) for job in jobs]
+    hashed = []
+    for job in jobs:
+        try:
+            hashed.append(replace(job, recipe=_with_hash(job.recipe, models)))
+        except PromptlibError as exc:
+            if failures is None:
+                raise
+            failures.append((job.entry_id, exc))
+    jobs = hashed
     fingerprints = Fingerprints(models, extra=env_extra)
     storer = Storer(lib, fingerprints, on_stored=on_stored)
 
@@ -459,6 +483,7 @@ def run_jobs(
             store=storer,
             progress=progress,
             cancel=cancel,
+            failures=failures,
         )
     finally:
         storer.close()
@@ -475,11 +500,16 @@ def render(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> RenderRun:
-    """Render entries (ids or a query) as a queue; see `Library.render`."""
+    """Render entries (ids or a query) as a queue; see `Library.render`. An entry that cannot render is listed in
+    the run's ``failed`` and the others go on; when none could, the first error is raised."""
     models = Models(lib, options)
-    jobs = build_jobs(lib, _targets(lib, target, limit), overrides, n=n, models=models)
-    outcome = run_jobs(lib, jobs, models, progress=progress, cancel=cancel)
-    return RenderRun(outcome.stored, outcome.cancelled, outcome.images_total, outcome.seconds)
+    failures: Failures = []
+    jobs = build_jobs(lib, _targets(lib, target, limit), overrides, n=n, models=models, failures=failures)
+    outcome = run_jobs(lib, jobs, models, progress=progress, cancel=cancel, failures=failures)
+    if failures and not outcome.stored and not outcome.cancelled:
+        raise failures[0][1]
+    failed = [RenderFailure(entry_id, str(exc)) for entry_id, exc in failures]
+    return RenderRun(outcome.stored, outcome.cancelled, outcome.images_total, outcome.seconds, failed)
 
 
 def _stored_recipe(info: RenderInfo) -> Recipe:

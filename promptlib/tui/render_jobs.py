@@ -50,6 +50,8 @@ def render_job(entry_ids: Sequence[int], request: RenderRequest) -> Job:
         )
         done = [r.id for r in renders]
         note = " (cancelled)" if cancel.is_set() else ""
+        if renders.failed:  # the others rendered; the first reason says why these did not
+            note += f"; {len(renders.failed)} not rendered: {renders.failed[0].error}"
         return JobResult(f"{len(done)} render{'s' if len(done) != 1 else ''} stored{note}", ids, tuple(done))
 
     what = f"#{ids[0]}" if len(ids) == 1 else f"{len(ids)} entries"
