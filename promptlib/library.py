@@ -14,7 +14,7 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from promptlib.search.semantic import SemanticSearch, StageProgress
     from promptlib.store.doctor import Facts as DoctorFacts
     from promptlib.store.doctor import Finding
+    from promptlib.store.removal import Removed
 
 Progress = Callable[[int], None]
 _UNSET: Any = object()
@@ -367,15 +368,74 @@ class Library:
         if not wanted:
             return 0
         with self.images.exclusive():  # no other process may adopt a file between our check and its deletion
-            return self._remove(wanted)
+            return self._remove(wanted, keep=False)[0]
 
-    def _remove(self, wanted: list[int]) -> int:
+    def remove_undoable(self, ids: Iterable[int]) -> Removed:
+        """`remove`, returning what was deleted — rows, tags, collection places, grids, renders, embeddings and
+        the bytes of the image files deleted — so that `restore` can put it all back with the same ids."""
+        from promptlib.store.removal import Removed
+
+        wanted = sorted(set(ids))
+        if not wanted:
+            return Removed((), {}, [], [])
+        with self.images.exclusive():
+            taken = self._remove(wanted, keep=True)[1]
+        assert taken is not None  # keep=True always takes a snapshot
+        return taken
+
+    def restore(self, removed: Removed) -> list[int]:
+        """Put entries deleted by `remove_undoable` back as they were: same ids, tags, collections, renders and
+        images. Raises ValidationError when one of their ids has been used again since (nothing is changed)."""
+        from promptlib.store.removal import check_restorable, restore_rows
+
+        with self.db.lock:
+            check_restorable(self.db.conn, removed)  # refuse before writing any file
+        created: list[str] = []
+        try:
+            with self.images.writing():  # from the first file to the rows' commit (see ImageStore.writing)
+                for relpath, data in removed.files.items():
+                    stored = self.images.put(data, ext=relpath.rsplit(".", 1)[-1])
+                    created += [stored.relpath] if stored.created else []
+                    if stored.relpath != relpath:  # content-addressed: the same bytes land at the same path
+                        raise LibraryError(f"restored image {relpath} landed at {stored.relpath}")
+                with self.db.write() as conn:
+                    restore_rows(conn, removed)  # checks again, inside the transaction
+        except BaseException:
+            with self.images.exclusive():  # files no row took up go again (another writer may have adopted one)
+                for relpath in self._unreferenced(created):
+                    self.images.remove(relpath)
+            raise
+        return list(removed.ids)
+
+    def _unreferenced(self, relpaths: Sequence[str]) -> list[str]:
+        """Those of `relpaths` that no render or grid row refers to."""
+        if not relpaths:
+            return []
+        marks = ",".join("?" * len(relpaths))
+        with self.db.lock:
+            used = {
+                row[0]
+                for row in self.db.conn.execute(
+                    f"SELECT image_path FROM renders WHERE image_path IN ({marks})"
+                    f" UNION SELECT image_path FROM grids WHERE image_path IN ({marks})",
+                    [*relpaths, *relpaths],
+                )
+            }
+        return [p for p in relpaths if p not in used]
+
+    def _remove(self, wanted: list[int], *, keep: bool) -> tuple[int, Removed | None]:
+        """Delete entries (the caller holds the images lock exclusively); with `keep`, also what `restore` needs."""
+        from promptlib.store.removal import MAX_KEPT_BYTES, snapshot
+
         with self.db.write() as conn:
             marks = ",".join("?" * len(wanted))
-            paths = [
+            taken = snapshot(conn, wanted) if keep else None
+            paths = [  # the files of their renders and grid images (linked renders' files are not ours)
                 r[0]
                 for r in conn.execute(
-                    f"SELECT image_path FROM renders WHERE prompt_id IN ({marks}) AND linked = 0", wanted
+                    f"SELECT image_path FROM renders WHERE prompt_id IN ({marks}) AND linked = 0"
+                    f" UNION SELECT image_path FROM grids WHERE prompt_id IN ({marks}) AND image_path IS NOT NULL",
+                    [*wanted, *wanted],
                 )
             ]
             old_tags = [
@@ -384,13 +444,27 @@ class Library:
             removed = conn.execute(f"DELETE FROM prompts WHERE id IN ({marks})", wanted).rowcount
             drop_unused_tags(conn, old_tags)
             still_used = (
-                {r[0] for r in conn.execute("SELECT DISTINCT image_path FROM renders WHERE linked = 0")}
+                {
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT image_path FROM renders WHERE linked = 0"
+                        " UNION SELECT image_path FROM grids WHERE image_path IS NOT NULL"
+                    )
+                }
                 if paths
                 else set()
             )
-        for path in set(paths) - still_used:
+        gone = sorted(set(paths) - still_used)
+        files: dict[str, bytes] = {}
+        if taken is not None:
+            sizes = {p: self.images.path(p).stat().st_size for p in gone if self.images.path(p).is_file()}
+            if sum(sizes.values()) <= MAX_KEPT_BYTES:
+                files = {p: self.images.path(p).read_bytes() for p in sizes}
+            else:
+                taken = replace(taken, images_kept=False)
+        for path in gone:
             self.images.remove(path)
-        return int(removed)
+        return int(removed), (replace(taken, files=files) if taken is not None else None)
 
     def entries(self, *, limit: int = 50, offset: int = 0, sort: str = "new", query: str = "") -> list[Entry]:
         """Entries in `sort` order, optionally restricted by a query's filters and words."""

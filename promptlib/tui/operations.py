@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptlib.entries import Entry
+from promptlib.errors import ValidationError
 from promptlib.library import Library
+from promptlib.store.removal import Removed
 from promptlib.tui.format import one_line
 
 
@@ -33,10 +35,12 @@ class RemoveEntries:
 
 @dataclass(frozen=True)
 class ReAddEntries:
-    """Add deleted entries back (as new ids: renders cannot come back)."""
+    """Put deleted entries back: as they were (same ids, renders and images) from `removed`, or, when one of their
+    ids has been used again since, as new entries without their renders."""
 
     entries: tuple[Entry, ...]
     description: str
+    removed: Removed | None = None
 
 
 @dataclass(frozen=True)
@@ -126,9 +130,10 @@ def duplicate(entry_id: int) -> WriteOp:
 def delete(ids: Sequence[int]) -> WriteOp:
     def run(lib: Library) -> Outcome:
         before = tuple(lib.get_many(list(ids), with_renders=True))
-        removed = lib.remove(ids)
+        taken = lib.remove_undoable(ids)
+        removed = taken.count
         what = f"deleted {', '.join(_name(e) for e in before[:3])}" if removed == 1 else f"deleted {removed} entries"
-        return Outcome(what, ReAddEntries(before, what), None, tuple(ids))
+        return Outcome(what, ReAddEntries(before, what, taken), None, tuple(ids))
 
     return run
 
@@ -194,6 +199,15 @@ def undo(step: UndoStep) -> WriteOp:
         if isinstance(step, RemoveEntries):
             lib.remove(step.ids)
             return Outcome(f"undid: {step.description}", None, None, step.ids)
+        if step.removed is not None:
+            try:
+                back = lib.restore(step.removed)
+            except ValidationError:
+                pass  # an id was taken meanwhile: add them back as new entries below
+            else:
+                shown = ", ".join(f"#{i}" for i in back[:5])
+                return Outcome(f"undid: {step.description}; {shown} restored", None, back[0] if back else None,
+                               tuple(back))  # fmt: skip
         new_ids: list[int] = []
         lost_renders = 0
         for old in step.entries:

@@ -131,3 +131,16 @@ def test_cancelled_grid_keeps_finished_cells_and_stores_no_grid(render_lib: Any,
 def test_grid_needs_an_axis(render_lib: Any) -> None:
     with pytest.raises(ValidationError, match="at least one axis"):
         render_lib.grid(1)
+
+
+def test_removing_an_entry_removes_its_grid_image_and_undo_brings_it_back(render_lib: Any, library_files: Any) -> None:
+    grid = render_lib.grid(1, x="seed=1,2")
+    on_disk, referenced = library_files(render_lib)
+    assert grid.image_path is not None and on_disk == referenced and len(on_disk) == 3
+    before = {p: render_lib.images.path(p).read_bytes() for p in on_disk}
+    taken = render_lib.remove_undoable([1])
+    assert library_files(render_lib) == (set(), set())  # the grid image went too: no orphan file
+    render_lib.restore(taken)
+    assert {p: render_lib.images.path(p).read_bytes() for p in library_files(render_lib)[0]} == before
+    assert [tuple(r) for r in render_lib.db.execute("SELECT id FROM grids")] == [(grid.id,)]
+    assert render_lib.doctor(deep=True) == []

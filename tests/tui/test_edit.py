@@ -163,8 +163,9 @@ async def test_delete_asks_first_and_undo_adds_it_back(app: PromptlibApp, tiny: 
         await pilot.press("u")
         await settle(pilot)
         assert tiny.count() == 4
-        back = tiny.entries(limit=1)[0]
+        back = tiny.get(2)  # back as it was, under its own id
         assert (back.prompt, back.title, back.tags) == ("castle on a hill at dawn", "Castle", ("landscape",))
+        assert [e.id for e in tiny.entries()] == [4, 3, 2, 1]
 
 
 async def test_apply_style_from_the_picker(app: PromptlibApp, tiny: Library) -> None:
