@@ -62,6 +62,19 @@ def test_edit_tag_rate_fav_list_rm(cli: Cli) -> None:
     assert cli("list", "--json").json() == []
 
 
+def test_rm_asks_first_even_without_a_terminal_and_names_missing_ids(cli: Cli) -> None:
+    cli("init", "--empty")
+    pid = str(cli("add", "red fox", "--json").json()["id"])
+    assert cli("rm", pid, stdin="").code == 1  # no answer: nothing deleted
+    assert cli("rm", pid, stdin="n\n").code == 1
+    assert cli("show", pid).code == 0
+    missing = cli("rm", pid, "99999", "--yes")
+    assert missing.code == 4 and "no prompt with id 99999" in missing.err
+    assert cli("show", pid).code == 0  # nothing deleted when one id is wrong
+    assert cli("rm", pid, stdin="y\n").code == 0
+    assert cli("show", pid).code == 4
+
+
 def test_prompt_from_stdin(cli: Cli) -> None:
     cli("init", "--empty")
     assert cli("add", "-", "--json", stdin="from a pipe\n").json()["prompt"] == "from a pipe"

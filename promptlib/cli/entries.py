@@ -16,6 +16,7 @@ from promptlib.cli.output import (
     open_library,
     print_json,
 )
+from promptlib.errors import NotFoundError
 
 JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 IDS = Annotated[list[int], typer.Argument(help="Entry ids.", show_default=False)]
@@ -227,13 +228,20 @@ def rm(
     ids: IDS,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete entries, with their renders.
+    """Delete entries, with their renders. Asks first unless --yes is given (an answer can be piped in; with no
+    answer at all nothing is deleted).
 
     Example: promptlib rm 12 13 --yes
     """
-    if not yes and sys.stdin.isatty():
-        typer.confirm(f"Delete {len(ids)} entr{'y' if len(ids) == 1 else 'ies'}?", abort=True)
     with open_library(create=False) as lib:
+        found = {e.id for e in lib.get_many(ids, with_renders=False)}
+        missing = [i for i in dict.fromkeys(ids) if i not in found]
+        if missing:
+            raise NotFoundError(
+                f"no prompt with id {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            )
+        if not yes:  # reads stdin even when it is not a terminal: `echo n | promptlib rm 3` deletes nothing
+            typer.confirm(f"Delete {len(found)} entr{'y' if len(found) == 1 else 'ies'}?", abort=True)
         removed = lib.remove(ids)
     note(f"removed {removed}")
 
