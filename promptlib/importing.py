@@ -1,8 +1,10 @@
 """Importing many things at once: files, folders (recursive) and zips, each item's format detected from content.
 
 Native packs, foreign style/prompt files and images with generation metadata are told apart by their bytes, not
-their names. Each file (or batch of images) is its own transaction; a file that fails is reported with its reason
-and the rest of the run goes on. Zips are read member by member, never extracted.
+their names — except that inside folders and zips, documents, code and config files and the .txt sidecars A1111
+writes next to its images are skipped (an image without parameters inside takes them from its sidecar), and a file
+named like an image that is not one fails. Each file (or batch of images) is its own transaction; a file that fails
+is reported with its reason and the rest of the run goes on. Zips are read member by member, never extracted.
 """
 
 from __future__ import annotations
@@ -30,6 +32,17 @@ MAX_ZIP_MEMBERS = 100_000
 MAX_ZIP_TOTAL = 4 * 1024 * 1024 * 1024
 MAX_ZIP_RATIO = 200
 IMAGE_BATCH = 256
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".jfif", ".webp", ".gif", ".bmp", ".avif", ".heic", ".tif", ".tiff"}
+)
+# Inside a folder or zip, text files are detected by content like everything else, except those that are plainly
+# something else: documents (README, LICENSE...), code and config files, and the .txt sidecars A1111 writes next to
+# its images (their image carries the same parameters).
+OTHER_TEXT_SUFFIXES = frozenset(
+    {".md", ".markdown", ".rst", ".html", ".htm", ".xml", ".py", ".js", ".ts", ".sh", ".bat", ".ps1", ".yaml",
+     ".yml", ".toml", ".ini", ".cfg", ".log"}
+)  # fmt: skip
+DOC_STEMS = ("readme", "license", "licence", "copying", "notice", "changelog", "changes", "authors", "contributing")
 
 
 @dataclass
@@ -46,6 +59,8 @@ class ImportSummary:
     warnings: list[str] = field(default_factory=list)
     ids: list[int] = field(default_factory=list)
 
+    skipped: int = 0  # documents, code and image sidecars met in folders and zips (see `is_other_text`)
+
     def fail(self, path: str, reason: object) -> None:
         self.failed.append({"path": path, "reason": " ".join(str(reason).split())})
 
@@ -59,6 +74,7 @@ class ImportSummary:
             "styles_duplicates": self.styles_duplicates,
             "images_imported": self.images_imported,
             "files": self.files,
+            "skipped": self.skipped,
             "warnings": self.warnings,
         }
 
@@ -94,6 +110,41 @@ def read_image_item(data: bytes, *, path: str, link: Path | None = None) -> Imag
         format=meta.format,
         link=link,
     )
+
+
+def is_other_text(name: str, siblings: frozenset[str] = frozenset()) -> bool:
+    """Whether a file met inside a folder or zip is plainly not a style/prompt file: a document (README, LICENSE...),
+    code or config, or the .txt sidecar of an image beside it (`siblings`: the lower-cased names in its folder)."""
+    path = Path(name)
+    suffix, stem = path.suffix.lower(), path.stem.lower()
+    if suffix in OTHER_TEXT_SUFFIXES or stem.startswith(DOC_STEMS):
+        return True
+    return suffix == ".txt" and any(f"{stem}{ext}" in siblings for ext in IMAGE_SUFFIXES)
+
+
+def read_sidecar(path: Path) -> str | None:
+    """The text of the .txt file A1111 writes next to an image ("Create a text file next to every image with
+    generation parameters"), or None when there is none (or it is too large to be one)."""
+    sidecar = path.with_suffix(".txt")
+    try:
+        if not sidecar.is_file() or sidecar.stat().st_size > MAX_JSON_BYTES:
+            return None
+        return sidecar.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def sidecar_recipes(text: str | None) -> list[Recipe]:
+    """The recipe in an image's sidecar text, for images saved without their parameters inside; [] when the text
+    is not A1111 parameters."""
+    from promptlib.metadata.a1111 import parse_infotext
+
+    if not text or "Steps:" not in text:
+        return []
+    try:
+        return [parse_infotext(text)]
+    except PromptlibError:
+        return []
 
 
 def looks_binary(data: bytes) -> bool:
@@ -139,6 +190,7 @@ class Importer:
         self.progress = progress or (lambda _n: None)
         self.summary = ImportSummary()
         self._images: list[ImageItem] = []
+        self._listings: dict[Path, frozenset[str]] = {}
 
     def run(self, paths: list[Path]) -> ImportSummary:
         for path in paths:
@@ -158,6 +210,17 @@ class Importer:
         root = folder.resolve()
         for path in _walk(folder, skip=self.lib.path.resolve()):
             self._file(path, root=root)
+
+    def _siblings(self, folder: Path) -> frozenset[str]:
+        """The lower-cased names in `folder` (listed once per run)."""
+        found = self._listings.get(folder)
+        if found is None:
+            try:
+                found = frozenset(child.name.lower() for child in folder.iterdir())
+            except OSError:
+                found = frozenset()
+            self._listings[folder] = found
+        return found
 
     def _file(self, path: Path, *, root: Path | None = None) -> None:
         """Import one file; inside a folder (`root`), symlinks leading out of it are refused."""
@@ -182,7 +245,12 @@ class Importer:
                 self.summary.fail(str(path), f"image is larger than {MAX_IMAGE_BYTES:,} bytes")
                 return
             data = path.read_bytes()
-            self._guard(str(path), lambda: self._add_image(data, str(path), path if self.link else None))
+            sidecar = read_sidecar(path)
+            self._guard(str(path), lambda: self._add_image(data, str(path), path if self.link else None, sidecar))
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            self.summary.fail(str(path), "named like an image, but its content is not a PNG, JPEG or WEBP image")
+        elif root is not None and is_other_text(path.name, self._siblings(path.parent)):
+            self.summary.skipped += 1
         elif size > MAX_JSON_BYTES:
             self.summary.fail(str(path), f"larger than {MAX_JSON_BYTES:,} bytes")
         elif looks_binary(head + _peek(path)):
@@ -208,9 +276,19 @@ class Importer:
                 self.summary.fail(str(path), f"{len(infos):,} members is too many")
                 return
             total = 0
+            folders: dict[str, set[str]] = {}
+            by_name = {i.filename: i for i in infos}
+            for info in infos:
+                folder, _, name = info.filename.rpartition("/")
+                folders.setdefault(folder, set()).add(name.lower())
             for info in infos:
                 where = f"{path}!{info.filename}"
                 if info.is_dir():
+                    continue
+                folder, _, name = info.filename.rpartition("/")
+                suffix = Path(name).suffix.lower()
+                if is_other_text(name, frozenset(folders[folder])):
+                    self.summary.skipped += 1
                     continue
                 try:
                     data = self._member(archive, info)
@@ -221,9 +299,22 @@ class Importer:
                     self.summary.fail(where, exc)
                     continue
                 if is_image(data[:16]):
-                    self._guard(where, lambda d=data, w=where: self._add_image(d, w, None))  # type: ignore[misc]
+                    text = self._zipped_sidecar(archive, by_name, info.filename)
+                    self._guard(where, lambda d=data, w=where, t=text: self._add_image(d, w, None, t))  # type: ignore[misc]
+                elif suffix in IMAGE_SUFFIXES:
+                    self.summary.fail(where, "named like an image, but its content is not a PNG, JPEG or WEBP image")
                 else:
                     self._guard(where, lambda d=data, w=where: self._foreign(d, w))  # type: ignore[misc]
+
+    def _zipped_sidecar(self, archive: zipfile.ZipFile, by_name: dict[str, zipfile.ZipInfo], member: str) -> str | None:
+        """`read_sidecar` for an image inside a zip."""
+        info = by_name.get(member.rsplit(".", 1)[0] + ".txt")
+        if info is None or info.file_size > MAX_JSON_BYTES:
+            return None
+        try:
+            return self._member(archive, info).decode("utf-8", errors="replace")
+        except PromptlibError:
+            return None
 
     @staticmethod
     def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
@@ -264,8 +355,10 @@ class Importer:
         s.warnings.extend(report.errors)
         self.progress(1)
 
-    def _add_image(self, data: bytes, where: str, link: Path | None) -> None:
+    def _add_image(self, data: bytes, where: str, link: Path | None, sidecar: str | None = None) -> None:
         item = read_image_item(data, path=where, link=link)
+        if not item.recipes:
+            item.recipes.extend(sidecar_recipes(sidecar))
         if not item.recipes:
             self.summary.fail(where, "no generation metadata in this image")
             return

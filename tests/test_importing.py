@@ -30,6 +30,38 @@ def test_folders_are_walked_recursively_and_formats_detected_by_content(lib: Lib
     assert (again.imported, again.duplicates, again.styles_duplicates) == (0, 4, 1)
 
 
+def test_documents_code_and_image_sidecars_in_folders_and_zips_are_skipped(lib: Library, tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, format="PNG")
+    root = tmp_path / "outputs"
+    root.mkdir()
+    (root / "README.md").write_text("# My renders\n\nSome notes\n")
+    (root / "LICENSE.txt").write_text("MIT License\n\nPermission is hereby granted\n")
+    (root / "00001-123.png").write_bytes(buf.getvalue())
+    (root / "00001-123.txt").write_text("a castle\nSteps: 20, Seed: 123\n")  # A1111's sidecar of the PNG
+    (root / "settings.yaml").write_text("steps: 20\n")
+    (root / "prompts.txt").write_text("a lighthouse\nan owl\n")  # a prompt list: still imported
+    (root / "fake.png").write_text("not an image at all\n")
+    summary = lib.import_paths([root])
+    # the PNG has no parameters inside: its A1111 sidecar gives them, and is not read as a prompt list itself
+    assert {e.prompt for e in lib.entries()} == {"a lighthouse", "an owl", "a castle"}
+    assert lib.search("castle").hits[0].entry.params["seed"] == 123
+    assert summary.skipped == 4
+    assert [(f["path"], f["reason"]) for f in summary.failed] == [
+        (str(root / "fake.png"), "named like an image, but its content is not a PNG, JPEG or WEBP image")
+    ]
+    archive = tmp_path / "outputs.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in sorted(root.iterdir()):
+            z.write(path, "outputs/" + path.name)
+    again = lib.import_paths([archive])
+    assert again.skipped == 4 and len(again.failed) == 1 and again.imported == 0  # the rest is already present
+
+
 def test_zips_are_read_member_by_member_and_unsafe_members_refused(lib: Library, tmp_path: Path) -> None:
     archive = tmp_path / "mixed.zip"
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:

@@ -39,6 +39,7 @@ def import_(
         note(
             f"{summary.imported} imported, {summary.duplicates} already present, {summary.styles_imported} styles, "
             f"{summary.images_imported} images, {len(summary.failed)} failed"
+            + (f", {summary.skipped} other files skipped" if summary.skipped else "")
         )
         for warning in summary.warnings[:20]:
             note(f"warning: {warning}")
