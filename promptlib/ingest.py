@@ -168,21 +168,9 @@ def _ingest_images(lib: Library, items: Sequence[ImageItem], pack: str | None) -
     from promptlib.store.files import sha256_bytes
 
     report = ImportReport(pack=pack)
-    placed: list[tuple[Any, str, str, bool]] = []  # item, sha256, path, linked
-    created: list[str] = []
-    for item in items:
-        if item.link is not None:
-            placed.append((item, sha256_bytes(item.data), str(item.link.resolve()), True))
-            continue
-        stored = lib.images.put(item.data, ext=FORMATS.get(item.format, "png"), sync=False)
-        if stored.created:
-            created.append(stored.relpath)
-        placed.append((item, stored.sha256, stored.relpath, False))
-    if created:
-        lib.images.sync_all()
     news: list[NewEntry] = []
-    owners: list[tuple[int, Recipe]] = []  # (index in placed, the recipe read from the image) per new entry
-    for n, (item, _sha, _path, _linked) in enumerate(placed):
+    owners: list[tuple[int, Recipe]] = []  # (index in items, the recipe read from the image) per new entry
+    for n, item in enumerate(items):  # validate first: an image none of whose recipes is usable stores no file
         for recipe in item.recipes:
             try:
                 news.append(
@@ -198,12 +186,25 @@ def _ingest_images(lib: Library, items: Sequence[ImageItem], pack: str | None) -
                 report.errors.append(f"{item.path}: {exc}")
                 continue
             owners.append((n, recipe))
+    placed: dict[int, tuple[str, str, bool]] = {}  # index in items -> sha256, path, linked
+    created: list[str] = []
+    for n in dict.fromkeys(n for n, _ in owners):
+        item = items[n]
+        if item.link is not None:
+            placed[n] = (sha256_bytes(item.data), str(item.link.resolve()), True)
+            continue
+        stored = lib.images.put(item.data, ext=FORMATS.get(item.format, "png"), sync=False)
+        if stored.created:
+            created.append(stored.relpath)
+        placed[n] = (stored.sha256, stored.relpath, False)
+    if created:
+        lib.images.sync_all()
     with lib.db.write() as conn:
         pack_id = lib.ensure_pack(conn, pack) if pack else None
         result = insert_entries(conn, news, pack_id=pack_id, bulk=len(news) > 50)
         report.added, report.skipped, report.ids = len(result.ids), result.skipped, result.ids
         for (n, recipe), entry_id in zip(owners, result.all_ids, strict=True):
-            item, sha, path, linked = placed[n]
+            item, (sha, path, linked) = items[n], placed[n]
             render = NewRender(
                 prompt_id=entry_id,
                 image_sha256=sha,

@@ -114,3 +114,12 @@ def test_a_comfyui_image_with_two_samplers_gives_two_entries_sharing_the_image(l
     assert fox.renders[0].recipe["seed"] == 42 and castle.renders[0].recipe["seed"] == 7  # each its own recipe
     assert castle.params["sampler"] == "Euler" and castle.params["schedule"] == "normal"
     assert lib.stats()["images"] == 1
+
+
+def test_an_image_whose_recipe_is_refused_leaves_no_file_behind(lib: Library, tmp_path: Path) -> None:
+    (tmp_path / "huge.png").write_bytes(a1111_png("x" * 150_000 + "\nSteps: 20, Seed: 1", color=(9, 9, 9)))
+    (tmp_path / "fine.png").write_bytes(a1111_png())
+    summary = lib.import_paths([tmp_path])
+    assert summary.imported == 1 and any("huge.png" in w for w in summary.warnings)
+    assert len(lib.images.iter_files()) == 1  # only the image that became a render was stored
+    assert lib.doctor() == []
