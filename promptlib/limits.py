@@ -13,3 +13,4 @@ MAX_JSON_DEPTH = 64
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
 MAX_IMAGE_PIXELS = 16_384 * 16_384
 MAX_METADATA_CHARS = 4 * 1024 * 1024  # one text chunk in an image
+MAX_ID = 2**63 - 1  # SQLite's largest integer: ids, seeds and counts beyond it cannot be stored

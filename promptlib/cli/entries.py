@@ -17,9 +17,10 @@ from promptlib.cli.output import (
     print_json,
 )
 from promptlib.errors import NotFoundError
+from promptlib.limits import MAX_ID
 
 JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-IDS = Annotated[list[int], typer.Argument(help="Entry ids.", show_default=False)]
+IDS = Annotated[list[int], typer.Argument(help="Entry ids.", show_default=False, min=1, max=MAX_ID)]
 
 
 def _size(value: str | None) -> tuple[int | None, int | None]:
@@ -133,7 +134,7 @@ def add(
         note(f"added #{entry.id}")
 
 
-def show(entry_id: Annotated[int, typer.Argument(help="Entry id.")], as_json: JSON = False) -> None:
+def show(entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MAX_ID)], as_json: JSON = False) -> None:
     """Show one entry with all its parameters and renders.
 
     Example: promptlib show 12 --json
@@ -147,7 +148,7 @@ def show(entry_id: Annotated[int, typer.Argument(help="Entry id.")], as_json: JS
 
 
 def edit(
-    entry_id: Annotated[int, typer.Argument(help="Entry id.")],
+    entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MAX_ID)],
     prompt: Annotated[str | None, typer.Option("--prompt", help="New prompt ('-' reads stdin).")] = None,
     negative: Negative = None,
     title: Title = None,
@@ -324,7 +325,7 @@ def fav(
     note(f"{'unmarked' if off else 'marked'} {len(ids)}")
 
 
-def dup(entry_id: Annotated[int, typer.Argument(help="Entry id.")], as_json: JSON = False) -> None:
+def dup(entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MAX_ID)], as_json: JSON = False) -> None:
     """Duplicate an entry (text, tags and parameters)."""
     with open_library(create=False) as lib:
         entry = lib.duplicate(entry_id)

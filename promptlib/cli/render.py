@@ -17,6 +17,7 @@ import typer
 
 from promptlib.cli.bench import bench_app
 from promptlib.cli.output import console, err_console, note, open_library, print_json
+from promptlib.limits import MAX_ID
 
 if TYPE_CHECKING:
     from promptlib.library import Library
@@ -175,7 +176,9 @@ def _run(action: Callable[[threading.Event], Any]) -> Any:
 
 
 def render(
-    target: Annotated[str, typer.Argument(help="Entry id(s) ('3' or '3,4,9') or a search query ('pack:starter').")],
+    target: Annotated[
+        str, typer.Argument(help="Entry id(s) ('3' or '3,4,9') or a search query ('pack:promptlib-starter').")
+    ],
     model: Model = None,
     sampler: Sampler = None,
     schedule: Schedule = None,
@@ -214,7 +217,7 @@ def render(
 
       promptlib render 12 --model ~/models/dreamshaper_8.safetensors --n 4 --batch 4
 
-      promptlib render 'pack:starter' --model stabilityai/stable-diffusion-xl-base-1.0 --steps 30 --json
+      promptlib render 'pack:promptlib-starter' --model stabilityai/stable-diffusion-xl-base-1.0 --steps 30 --json
     """
     with open_library(create=False) as lib:
         options = _options(
@@ -250,7 +253,7 @@ def render(
 
 
 def rerun(
-    render_id: Annotated[int, typer.Argument(help="The render to re-render.")],
+    render_id: Annotated[int, typer.Argument(help="The render to re-render.", min=1, max=MAX_ID)],
     loose: Annotated[
         bool, typer.Option("--loose", help="Render alone with default options, not the original batch geometry.")
     ] = False,
@@ -282,7 +285,7 @@ def rerun(
 
 
 def verify(
-    render_id: Annotated[int, typer.Argument(help="The render to check.")],
+    render_id: Annotated[int, typer.Argument(help="The render to check.", min=1, max=MAX_ID)],
     loose: Annotated[bool, typer.Option("--loose", help="Render alone, not in the original batch geometry.")] = False,
     device: Device = None,
     as_json: JSON = False,

@@ -12,7 +12,7 @@ QUERY_HELP = """\
 Search prompts. Words are ANDed and ranked by bm25 over title, prompt, tags, notes and negative prompt.
 
   "exact phrase"    -word (exclude)    word OR other    cyber* (prefix)
-  tag:landscape  pack:starter  model:sdxl  sampler:"Euler a"  schedule:karras  lora:detail
+  tag:landscape  pack:promptlib-starter  model:sdxl  sampler:"Euler a"  schedule:karras  lora:detail
   steps:20-30  cfg:>=7  seed:123  size:512x768  rating:>=4  fav:yes  has:image
   title:castle  neg:blurry  notes:tip  collection:moodboard   (any filter can be negated: -tag:draft)
 

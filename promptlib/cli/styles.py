@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from promptlib.cli.output import console, note, open_library, print_json, short
+from promptlib.limits import MAX_ID
 from promptlib.textsafe import rich_text
 
 styles_app = typer.Typer(help="Style templates: list, show, add, apply.", no_args_is_help=True)
@@ -68,7 +69,7 @@ def add(
 @styles_app.command()
 def apply(
     name: Annotated[str, typer.Argument(help="Style name.")],
-    entry_id: Annotated[int, typer.Argument(help="Entry id.")],
+    entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MAX_ID)],
     as_json: JSON = False,
 ) -> None:
     """Rewrite an entry's prompt through a style template.
