@@ -30,7 +30,11 @@ Examples:
 
   promptlib search 'a lighthouse at night' --mode semantic
 
-  promptlib search --image ref.png 'tag:landscape'      promptlib search --like 42
+  promptlib search --image ref.png 'tag:landscape'
+
+  promptlib search --like 42
+
+  promptlib search -k 5 -- '-tag:anime'     (a query that starts with '-' goes after '--', options before it)
 """
 
 
