@@ -1253,14 +1253,15 @@ class Library:
         return out
 
     def backup(self, target: str | os.PathLike[str] | None = None) -> Path:
-        """A consistent copy of library.db made with SQLite's backup API (default: ``backups/``)."""
-        dest = (
-            Path(target)
-            if target
-            else self.path / cfg.BACKUPS_DIR / migrate.backup_name(migrate.current_revision(self.db.conn))
-        )
-        if dest.is_dir():
-            dest = dest / migrate.backup_name(migrate.current_revision(self.db.conn))
+        """A consistent copy of library.db made with SQLite's backup API (default: ``backups/``). A `target` that
+        is a folder, or ends with a path separator, gets a dated file inside it; a file it names must not exist."""
+        name = migrate.backup_name(migrate.current_revision(self.db.conn))
+        text = os.fspath(target) if target else ""
+        dest = Path(text) if text else self.path / cfg.BACKUPS_DIR / name
+        if dest.is_dir() or text.endswith((os.sep, "/")):
+            dest = dest / name
+        if text and dest.exists():  # a file the user named is never overwritten
+            raise LibraryError(f"backup target {dest} already exists: name a new file or a folder")
         try:
             return migrate.backup(self.db_path, dest)
         except (OSError, sqlite3.Error) as exc:

@@ -124,6 +124,13 @@ def test_db_backup_and_check(cli: Cli, tmp_path: object) -> None:
     assert re.search(r"backups/library-.*\.db$", backup)
     assert cli("db", "check", "--json").json() == {"ok": True, "problems": []}
     assert cli("db", "upgrade").code == 0
+    folder = f"{tmp_path}/not-yet-made/"  # a trailing separator names a folder, even one that does not exist yet
+    inside = Path(cli("db", "backup", folder, "--json").json()["backup"])
+    assert inside.parent == Path(folder) and inside.is_file()
+    named = f"{tmp_path}/one.db"
+    assert cli("db", "backup", named).code == 0
+    again = cli("db", "backup", named)
+    assert again.code != 0 and "already exists" in again.err  # a named file is never overwritten
 
 
 def test_styles_and_collections_commands(cli: Cli) -> None:
