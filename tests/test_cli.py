@@ -152,3 +152,16 @@ def test_search_default_limit_comes_from_config_toml(cli: Cli, tmp_path: Path) -
     config.write_text(config.read_text().replace("default_limit = 20", "default_limit = 2"))
     assert len(cli("search", "lighthouse", "--json").json()) == 2
     assert len(cli("search", "lighthouse", "-k", "3", "--json").json()) == 3
+
+
+def test_format_names_work_with_hyphens_or_underscores_and_unknown_ones_are_usage_errors(
+    cli: Cli, tmp_path: Path
+) -> None:
+    cli("init", "--empty")
+    styles = tmp_path / "styles.csv"
+    styles.write_text('name,prompt,negative_prompt\nnoir,"film noir {prompt}",color\n')
+    assert cli("import", str(styles), "-f", "a1111-styles", "--json").json()["styles_imported"] == 1
+    assert cli("export", str(tmp_path / "out.csv"), "--format", "a1111_styles").code == 0
+    assert "noir" in (tmp_path / "out.csv").read_text()
+    wrong = cli("import", str(styles), "-f", "nope")
+    assert wrong.code == 2 and "unknown format 'nope'" in wrong.err

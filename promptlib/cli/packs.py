@@ -31,6 +31,13 @@ def import_(
 
       promptlib import ~/ComfyUI/output --pack comfy --link
     """
+    if fmt is not None:
+        from promptlib.errors import ValidationError
+        from promptlib.packs.formats import FORMATS
+
+        fmt = fmt.replace("-", "_") if fmt.replace("-", "_") in FORMATS else fmt
+        if fmt not in (*FORMATS, "promptlib-pack"):
+            raise ValidationError(f"unknown format {fmt!r} (one of: {', '.join((*FORMATS, 'promptlib-pack'))})")
     with open_library() as lib, progress_bar("importing", None, enabled=not as_json) as advance:
         summary = lib.import_paths(paths, fmt=fmt, pack=pack, link=link, progress=advance)
     if as_json:

@@ -89,6 +89,7 @@ def export(
     include_images: bool,
 ) -> Path:
     """Write an export; see `Library.export`."""
+    fmt = fmt.replace("_", "-")  # a1111_styles, as `import --format` spells it, works too
     if fmt not in EXPORT_FORMATS:
         raise ValidationError(f"unknown export format {fmt!r} (one of: {', '.join(EXPORT_FORMATS)})")
     entries, styles, images = collect(

@@ -87,7 +87,7 @@ def read_any(
             load_json(data, source=source)  # JSON no format claims: say what is wrong with it, if anything
         if fmt is None:
             raise FormatError(f"{source}: not a format promptlib can import (known: {', '.join(FORMATS)})")
-    module = FORMATS.get(fmt)
+    module = FORMATS.get(fmt.replace("-", "_"))  # a1111-styles, as `export --format` spells it, works too
     if module is None:
         raise FormatError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
     pack, warnings = module.read_with_warnings(data, source=source)
