@@ -466,13 +466,16 @@ class Library:
             self.images.remove(path)
         return int(removed), (replace(taken, files=files) if taken is not None else None)
 
-    def entries(self, *, limit: int = 50, offset: int = 0, sort: str = "new", query: str = "") -> list[Entry]:
-        """Entries in `sort` order, optionally restricted by a query's filters and words."""
+    def entries(
+        self, *, limit: int = 50, offset: int = 0, sort: str = "new", query: str = "", with_renders: bool = False
+    ) -> list[Entry]:
+        """Entries in `sort` order, optionally restricted by a query's filters and words (their renders only with
+        `with_renders`: a browsing list does not need them)."""
         parsed = dsl.parse(query)
         sort = "score" if sort == "score" and parsed.positive_text else sort
         with self.db.lock:
             result = lexical.search(self.db.conn, parsed, limit=limit, offset=offset, sort=sort)
-            return self.get_many([pid for pid, _ in result.hits], with_renders=False)
+            return self.get_many([pid for pid, _ in result.hits], with_renders=with_renders)
 
     def search(
         self,

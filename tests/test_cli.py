@@ -165,3 +165,20 @@ def test_format_names_work_with_hyphens_or_underscores_and_unknown_ones_are_usag
     assert "noir" in (tmp_path / "out.csv").read_text()
     wrong = cli("import", str(styles), "-f", "nope")
     assert wrong.code == 2 and "unknown format 'nope'" in wrong.err
+
+
+def test_list_json_shows_each_entrys_renders(cli: Cli, tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    cli("init", "--empty")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a red kite\nSteps: 20, Seed: 5, Size: 8x8")
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG", pnginfo=info)
+    (tmp_path / "kite.png").write_bytes(buf.getvalue())
+    assert cli("import", str(tmp_path / "kite.png")).code == 0
+    listed = cli("list", "--json").json()
+    assert len(listed) == 1 and len(listed[0]["renders"]) == 1
+    assert listed[0]["renders"] == cli("show", str(listed[0]["id"]), "--json").json()["renders"]

@@ -259,7 +259,7 @@ def list_entries(
     Example: promptlib list 'tag:portrait fav:yes' --sort rating
     """
     with open_library(create=False) as lib:
-        found = lib.entries(limit=limit, offset=offset, sort=sort, query=query)
+        found = lib.entries(limit=limit, offset=offset, sort=sort, query=query, with_renders=as_json)
     if as_json:
         print_json([e.to_json() for e in found])
     else:
