@@ -26,7 +26,14 @@ from promptlib.entries import Entry, ImportReport, RenderInfo, SearchHit, StyleI
 from promptlib.errors import LibraryError, NotFoundError, PromptlibError, ValidationError
 from promptlib.ingest import ingest_entries, ingest_images
 from promptlib.limits import MAX_NOTES_CHARS, MAX_PROMPT_CHARS, MAX_TITLE_CHARS
-from promptlib.recipe import GenerationParams, Recipe, check_params_dict, fast_params_from_dict, params_from_dict
+from promptlib.recipe import (
+    GenerationParams,
+    LoraRef,
+    Recipe,
+    check_params_dict,
+    fast_params_from_dict,
+    params_from_dict,
+)
 from promptlib.search import dsl, index_manifest, lexical
 from promptlib.store import migrate, queries
 from promptlib.store.bulk import NewEntry, insert_entries, references_unchecked
@@ -90,6 +97,22 @@ def make_params(params: GenerationParams | dict[str, Any] | None) -> GenerationP
     except PydanticValidationError as exc:
         first = exc.errors()[0]
         raise ValidationError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
+
+
+def _with_tagged_loras(
+    prompt: str, params: GenerationParams | dict[str, Any] | None
+) -> GenerationParams | dict[str, Any] | None:
+    """`params` with the prompt's ``<lora:…>`` tags as its LoRAs, when it lists none."""
+    from promptlib.metadata.a1111 import lora_tags
+
+    tagged = [{"name": name, "weight": weight} for name, weight in lora_tags(prompt)]
+    if not tagged:
+        return params
+    if params is None:
+        return {"loras": tagged}
+    if isinstance(params, dict):
+        return params if params.get("loras") else {**params, "loras": tagged}
+    return params if params.loras else params.model_copy(update={"loras": tuple(LoraRef(**t) for t in tagged)})
 
 
 def _is_zip(path: Path) -> bool:
@@ -232,7 +255,11 @@ class Library:
         favourite: bool = False,
         source: dict[str, Any] | None = None,
     ) -> Entry:
-        """Add one prompt and return it. Raises ValidationError for an empty or oversized prompt or bad params."""
+        """Add one prompt and return it. Raises ValidationError for an empty or oversized prompt or bad params.
+        LoRAs tagged in the prompt (``<lora:name:0.7>``) become the params' LoRAs when the params name none, as
+        image imports do, so ``lora:name`` finds the entry."""
+        if "<" in prompt:
+            params = _with_tagged_loras(prompt, params)
         new = self.prepare_entry(
             prompt,
             negative_prompt=negative_prompt,

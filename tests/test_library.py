@@ -244,3 +244,15 @@ def test_uncollect_takes_entries_out_and_names_unknown_collections(lib: Library)
     assert lib.collections() == [("board", 1)]
     with pytest.raises(NotFoundError, match="no collection named"):
         lib.uncollect("nope", ids)
+
+
+def test_add_takes_loras_from_the_prompts_tags_when_the_params_name_none(lib: Library) -> None:
+    tagged = lib.add("a knight <lora:detail_tweaker:0.7>, <lyco:armor:te=0.4>")
+    assert [(lora["name"], lora["weight"]) for lora in tagged.params["loras"]] == [
+        ("detail_tweaker", 0.7),
+        ("armor", 0.4),
+    ]
+    assert [h.entry.id for h in lib.search("lora:detail_tweaker").hits] == [tagged.id]
+    listed = lib.add("a squire <lora:detail_tweaker:0.7>", params={"loras": [{"name": "other", "weight": 1.0}]})
+    assert [lora["name"] for lora in listed.params["loras"]] == ["other"]  # params that name LoRAs win
+    assert not lib.add("a page <not a tag>").params.get("loras")
