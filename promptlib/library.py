@@ -815,14 +815,21 @@ class Library:
         description: str = "",
         include_styles: bool = True,
         include_images: bool = False,
+        overwrite: bool = False,
     ) -> Path:
         """Write the entries matching `query` (all by default) and the styles in format `fmt`.
 
         Formats: ``pack`` (native folder, or zip when `target` ends in .zip), ``a1111-styles``, ``fooocus-styles``,
-        ``invokeai-presets``, ``prompts-from-file``, ``jsonl``, ``csv``. Raises ValidationError for an unknown
-        format, QueryError for a bad query.
+        ``invokeai-presets``, ``prompts-from-file``, ``jsonl``, ``csv``. An existing file, or a folder with files
+        in it, is only written over with `overwrite`. Raises ValidationError for an unknown format or an existing
+        target, QueryError for a bad query.
         """
         from promptlib.packs import exporting
+
+        target = Path(target)
+        if not overwrite and (target.is_file() or (target.is_dir() and any(target.iterdir()))):
+            what = "folder is not empty" if target.is_dir() else "file exists"
+            raise ValidationError(f"{target}: the {what}; choose another target or pass overwrite (--force)")
 
         return exporting.export(
             self,

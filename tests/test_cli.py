@@ -182,3 +182,21 @@ def test_list_json_shows_each_entrys_renders(cli: Cli, tmp_path: Path) -> None:
     listed = cli("list", "--json").json()
     assert len(listed) == 1 and len(listed[0]["renders"]) == 1
     assert listed[0]["renders"] == cli("show", str(listed[0]["id"]), "--json").json()["renders"]
+
+
+def test_export_never_writes_over_a_file_or_into_a_full_folder_without_force(cli: Cli, tmp_path: Path) -> None:
+    cli("init", "--empty")
+    cli("add", "a fox")
+    precious = tmp_path / "important.txt"
+    precious.write_text("keep me\n")
+    refused = cli("export", str(precious), "--format", "jsonl")
+    assert refused.code == 2 and "file exists" in refused.err and precious.read_text() == "keep me\n"
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.md").write_text("mine\n")
+    assert "folder is not empty" in cli("export", str(busy)).err and sorted(p.name for p in busy.iterdir()) == [
+        "notes.md"
+    ]
+    assert cli("export", str(precious), "--format", "jsonl", "--force").code == 0
+    assert '"a fox"' in precious.read_text()
+    assert cli("export", str(tmp_path / "new-folder")).code == 0  # a new or empty folder is fine

@@ -71,8 +71,10 @@ def export(
     author: Annotated[str | None, typer.Option("--author", help="Author (pack format).")] = None,
     license_: Annotated[str | None, typer.Option("--license", help="Licence, e.g. CC0-1.0 (pack format).")] = None,
     images: Annotated[bool, typer.Option("--images", help="Include render images (pack format).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Write over an existing file or non-empty folder.")] = False,
 ) -> None:
-    """Export entries and styles: a native pack, or another tool's format.
+    """Export entries and styles: a native pack, or another tool's format. An existing file or a folder with
+    files in it is left alone unless --force is given.
 
     Examples:
 
@@ -82,7 +84,14 @@ def export(
     """
     with open_library(create=False) as lib:
         path = lib.export(
-            target, fmt=fmt, name=name, query=query, author=author, license=license_, include_images=images
+            target,
+            fmt=fmt,
+            name=name,
+            query=query,
+            author=author,
+            license=license_,
+            include_images=images,
+            overwrite=force,
         )
     note(f"wrote {path}")
 
