@@ -84,6 +84,9 @@ def _insert_pack(
         result = insert_entries(conn, [n for n, _ in news], pack_id=pack_id, progress=progress, bulk=True)
         report.added, report.skipped, report.ids = len(result.ids), result.skipped, result.ids
         report.styles_added, report.styles_skipped = insert_styles(conn, styles, pack_id)
+        _insert_collections(
+            conn, [(result.all_ids[n], getattr(item, "collections", ())) for n, (_, item) in enumerate(news)]
+        )
         for n, stored, info in placed:
             new = news[n][0]
             recipe = Recipe(
@@ -104,6 +107,27 @@ def _insert_pack(
             )
             report.images_added += insert_render(conn, render, skip_existing=True) is not None
     return report
+
+
+def _insert_collections(conn: Any, memberships: Sequence[tuple[int, Sequence[str]]]) -> None:
+    """Put entries in the collections a pack lists for them (collections made as needed, places kept)."""
+    from datetime import UTC, datetime
+
+    from promptlib.store.db import sql_datetime
+
+    now = sql_datetime(datetime.now(UTC))
+    for entry_id, names in memberships:
+        for name in names:
+            conn.execute(
+                "INSERT OR IGNORE INTO collections(name, description, created_at) VALUES (?, '', ?)",
+                (name.strip(), now),
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO collection_items(collection_id, prompt_id, position, added_at)"
+                " SELECT c.id, ?, (SELECT coalesce(max(position), -1) + 1 FROM collection_items WHERE collection_id"
+                " = c.id), ? FROM collections c WHERE c.name = ?",
+                (entry_id, now, name.strip()),
+            )
 
 
 def _store_pack_images(

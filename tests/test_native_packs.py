@@ -125,3 +125,20 @@ def test_foreign_files_import_by_content_idempotently(lib: Library, tmp_path: Pa
     assert lib.import_path(jsonl).added == 0
     with pytest.raises(FormatError):
         lib.import_path(tmp_path / "whatever.txt", fmt="nonsense")
+
+
+def test_collections_travel_with_a_pack(tmp_path: Path) -> None:
+    with Library.open(tmp_path / "from") as source:
+        fox = source.add("a red fox").id
+        owl = source.add("an owl").id
+        source.collect("moodboard", [owl, fox])
+        source.collect("birds", [owl])
+        source.export(tmp_path / "pack.zip", name="shared")
+    with Library.open(tmp_path / "to") as target:
+        summary = target.import_paths([tmp_path / "pack.zip"])
+        assert summary.imported == 2
+        assert sorted(target.collections()) == [("birds", 1), ("moodboard", 2)]
+        assert {e.prompt: e.collections for e in target.entries()} == {
+            "a red fox": ("moodboard",),
+            "an owl": ("birds", "moodboard"),
+        }

@@ -66,6 +66,7 @@ def collect(
                 rating=entry.rating,
                 favourite=entry.favourite,
                 images=pack_images,
+                collections=list(entry.collections),
             )
         )
     styles = [

@@ -21,6 +21,7 @@ MANIFEST_NAME = "pack.json"
 
 # A tag: 1-100 characters with something other than spaces (checked in pydantic-core, no Python per tag).
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAG_CHARS, pattern=r"\S")]
+CollectionName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE_CHARS, pattern=r"\S")]
 
 
 class _Strict(BaseModel):
@@ -55,6 +56,7 @@ class PackEntry(_Strict):
     rating: int | None = Field(default=None, ge=0, le=5)
     favourite: bool = False
     images: list[PackImage] = Field(default_factory=list)
+    collections: list[CollectionName] = Field(default_factory=list, max_length=MAX_TAGS_PER_ENTRY)
 
 
 class PackStyle(_Strict):
