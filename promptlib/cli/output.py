@@ -35,7 +35,15 @@ def console() -> Console:
     if _console is None:
         from rich.console import Console
 
-        _console = Console(highlight=False, soft_wrap=False)
+        class _Stdout(Console):
+            def on_broken_pipe(self) -> None:
+                """`promptlib tags | head -1`: stop quietly with success, as plain prints do (rich exits 1)."""
+                try:
+                    super().on_broken_pipe()  # points stdout at /dev/null, then exits 1
+                except SystemExit:
+                    raise SystemExit(0) from None
+
+        _console = _Stdout(highlight=False, soft_wrap=False)
     return _console
 
 
