@@ -238,7 +238,9 @@ class Importer:
         except OSError as exc:
             self.summary.fail(str(path), exc.strerror or exc)
             return
-        if head.startswith(ZIP_MAGIC) and self.fmt in (None, "promptlib-pack", "zip"):
+        if size == 0:
+            self.summary.fail(str(path), "an empty file")
+        elif head.startswith(ZIP_MAGIC) and self.fmt in (None, "promptlib-pack", "zip"):
             self._zip(path)
         elif is_image(head):
             if size > MAX_IMAGE_BYTES:

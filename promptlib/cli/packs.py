@@ -51,7 +51,11 @@ def import_(
         for warning in summary.warnings[:20]:
             note(f"warning: {warning}")
         for failure in summary.failed[:50]:
-            note(f"failed: {failure['path']}: {failure['reason']}")
+            path, reason = failure["path"], failure["reason"]
+            named = reason.startswith((path, Path(path.rsplit("!", 1)[-1]).name))  # the reason names it already
+            note(f"failed: {reason}" if named else f"failed: {path}: {reason}")
+        if len(summary.failed) > 50:
+            note(f"... and {len(summary.failed) - 50} more (--json lists them all)")
     if summary.failed and not (summary.imported or summary.duplicates or summary.styles_imported):
         raise typer.Exit(1)
 
