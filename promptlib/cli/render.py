@@ -59,6 +59,16 @@ AttnSlicing = Annotated[bool, typer.Option("--attention-slicing", help="Sliced a
 VaeSlicing = Annotated[bool, typer.Option("--vae-slicing", help="Decode one image at a time.")]
 VaeTiling = Annotated[bool, typer.Option("--vae-tiling", help="Decode in tiles (large images).")]
 Offload = Annotated[bool, typer.Option("--cpu-offload", help="Model CPU offload (least GPU memory).")]
+AllowPickle = Annotated[
+    bool,
+    typer.Option(
+        "--allow-pickle",
+        help="Load .ckpt/.pt/.bin files you trust (weights only: their code never runs). Refused by default.",
+    ),
+]
+AllowDownload = Annotated[
+    bool, typer.Option("--allow-download", help="Fetch a Hugging Face model that is not in the local cache.")
+]
 
 
 def _options(lib: Library, *, device: str | None, dtype: str | None, batch: int, **speed: Any) -> RenderOptions:
@@ -205,6 +215,8 @@ def render(
     vae_slicing: VaeSlicing = False,
     vae_tiling: VaeTiling = False,
     cpu_offload: Offload = False,
+    allow_pickle: AllowPickle = False,
+    allow_download: AllowDownload = False,
     as_json: JSON = False,
 ) -> None:
     """Render entries (ids or a query: a whole pack with 'pack:NAME') as a queue, batching compatible jobs.
@@ -224,7 +236,7 @@ def render(
             lib, device=device, dtype=dtype, batch=batch, attention=attention, deterministic=deterministic,
             compile=compile, compile_mode=compile_mode, channels_last=channels_last, fuse_qkv=fuse_qkv,
             cuda_graphs=cuda_graphs, attention_slicing=attention_slicing, vae_slicing=vae_slicing,
-            vae_tiling=vae_tiling, cpu_offload=cpu_offload,
+            vae_tiling=vae_tiling, cpu_offload=cpu_offload, allow_pickle=allow_pickle, allow_download=allow_download,
         )  # fmt: skip
         overrides = _overrides(
             model=model, sampler=sampler, schedule=schedule, steps=steps, cfg=cfg, seed=seed, size=size,
@@ -258,6 +270,8 @@ def rerun(
         bool, typer.Option("--loose", help="Render alone with default options, not the original batch geometry.")
     ] = False,
     device: Device = None,
+    allow_pickle: AllowPickle = False,
+    allow_download: AllowDownload = False,
     as_json: JSON = False,
 ) -> None:
     """Re-render a stored render from its recipe and store the result as a new render.
@@ -267,10 +281,12 @@ def rerun(
     """
     with open_library(create=False) as lib:
         options = None
-        if loose or device:
+        if loose or device or allow_pickle or allow_download:
             from promptlib.render.renderer import RenderOptions
 
-            options = RenderOptions(device=device or lib.config.render_device)
+            options = RenderOptions(
+                device=device or lib.config.render_device, allow_pickle=allow_pickle, allow_download=allow_download
+            )
         with _progress(not as_json) as progress:
             rendered = _run(
                 lambda cancel: lib.rerun(render_id, options=options, exact=not loose, progress=progress, cancel=cancel)
@@ -288,16 +304,20 @@ def verify(
     render_id: Annotated[int, typer.Argument(help="The render to check.", min=1, max=MAX_ID)],
     loose: Annotated[bool, typer.Option("--loose", help="Render alone, not in the original batch geometry.")] = False,
     device: Device = None,
+    allow_pickle: AllowPickle = False,
+    allow_download: AllowDownload = False,
     as_json: JSON = False,
 ) -> None:
     """Re-render a stored render (storing nothing) and report 'identical' or the drift: max abs pixel difference,
     PSNR, and which environment fingerprint fields differ. Exits 0 when identical, 3 on drift."""
     with open_library(create=False) as lib:
         options = None
-        if loose or device:
+        if loose or device or allow_pickle or allow_download:
             from promptlib.render.renderer import RenderOptions
 
-            options = RenderOptions(device=device or lib.config.render_device)
+            options = RenderOptions(
+                device=device or lib.config.render_device, allow_pickle=allow_pickle, allow_download=allow_download
+            )
         with _progress(not as_json) as progress:
             report = _run(
                 lambda cancel: lib.verify(render_id, options=options, exact=not loose, progress=progress, cancel=cancel)
@@ -340,6 +360,8 @@ def grid(
     dtype: Dtype = None,
     device: Device = None,
     deterministic: Deterministic = False,
+    allow_pickle: AllowPickle = False,
+    allow_download: AllowDownload = False,
     as_json: JSON = False,
 ) -> None:
     """An X/Y/Z grid (A1111's X/Y/Z plot) of one entry over any recipe field, prompt search/replace and the
@@ -353,7 +375,10 @@ def grid(
       promptlib grid 12 --x seed=1,2,3 --y 'sampler="Euler a","DPM++ 2M"' --animate sweep.webp
     """
     with open_library(create=False) as lib:
-        options = _options(lib, device=device, dtype=dtype, batch=batch, deterministic=deterministic)
+        options = _options(
+            lib, device=device, dtype=dtype, batch=batch, deterministic=deterministic, allow_pickle=allow_pickle,
+            allow_download=allow_download,
+        )  # fmt: skip
         overrides = _overrides(
             model=model, sampler=sampler, schedule=schedule, steps=steps, cfg=cfg, seed=seed, size=size,
             clip_skip=clip_skip, vae=vae, lora=lora, dtype=dtype,

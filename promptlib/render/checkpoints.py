@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -160,7 +161,9 @@ def load_pickle_weights_only(path: Path) -> dict[str, Any]:
     import torch
 
     def load(mmap: bool) -> Any:
-        return torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
+        with warnings.catch_warnings():  # torch notes the pickle protocol of files it did not write: not ours to act on
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
 
     try:
         try:

@@ -58,6 +58,8 @@ class RenderOptions:
     vae_slicing: bool = False
     vae_tiling: bool = False
     cpu_offload: bool = False
+    allow_pickle: bool = False  # load pickle checkpoints / LoRAs / VAEs (weights only, never their code)
+    allow_download: bool = False  # fetch a Hugging Face id that is not in the local cache
     batch_size: int = 4  # most images per batch
     vae_batch: int | None = None  # images per VAE decode call (None: the whole batch)
 

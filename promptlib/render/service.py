@@ -108,6 +108,14 @@ class Models:
         self._embeddings: dict[str, Embedding | None] = {}
         self._wanted: dict[str | None, dict[str, Embedding]] = {}  # model -> the embeddings its recipes name
 
+    def resolving(self) -> dict[str, Any]:
+        """`models.resolve_model` keyword arguments: the model folders and what the user allowed."""
+        return {
+            "folders": self.folders(),
+            "allow_pickle": self.options.allow_pickle,
+            "allow_download": self.options.allow_download,
+        }
+
     def folders(self) -> tuple[Path, ...]:
         dirs = getattr(self.lib.config, "render_model_dirs", ()) or ()
         return tuple(Path(d).expanduser() for d in dirs)
@@ -122,7 +130,7 @@ class Models:
             else:
                 from promptlib.render import models
 
-                source = models.resolve_model(ref, folders=self.folders())
+                source = models.resolve_model(ref, **self.resolving())
                 arch, size = str(source.arch), "full"
             resolution = preset(arch, size).resolution if arch in ("sd15", "sd2", "sdxl") else 512
             path = Path(ref).expanduser()
@@ -146,11 +154,13 @@ class Models:
             from promptlib.render import models
             from promptlib.render.hashing import folder_sha256
 
-            source = models.resolve_model(ref, folders=self.folders())
+            source = models.resolve_model(ref, **self.resolving())
             vae_hash = None
             if recipe.vae:
                 # a path, or a name found in the configured model folders (checked by header, pickles refused)
-                vae = models.resolve_vae(recipe.vae, folders=self.folders()).path
+                vae = models.resolve_vae(
+                    recipe.vae, folders=self.folders(), allow_pickle=self.options.allow_pickle
+                ).path
                 assert vae is not None  # a resolved VAE is always a local file or folder
                 vae_hash = folder_sha256(vae) if vae.is_dir() else models.file_sha256(vae)
             loras = {}
@@ -206,7 +216,7 @@ class Models:
             return LoadedModel(ref, random_pipeline_cached(ref, dtype=dtype, device=self.device), identity)
         from promptlib.render import models
 
-        source = models.resolve_model(ref, folders=self.folders())
+        source = models.resolve_model(ref, **self.resolving())
         opts = self.options
         memory = models.MemoryOptions(
             attention_slicing=opts.attention_slicing,
@@ -219,7 +229,9 @@ class Models:
             source,
             dtype=dtype,
             device=str(self.device),
-            vae=models.resolve_vae(recipe.vae, folders=self.folders()) if recipe.vae else None,
+            vae=models.resolve_vae(recipe.vae, folders=self.folders(), allow_pickle=self.options.allow_pickle)
+            if recipe.vae
+            else None,
             loras=loras,
             memory=memory,
             lora_folders=self.folders(),

@@ -126,3 +126,18 @@ def test_render_commands_have_help_with_examples(cli: Any) -> None:
         assert result.code == 0
         assert "Usage" in result.out
     assert "promptlib grid 12 --x seed=1,2,3" in cli("grid", "--help").out
+
+
+def test_pickle_and_download_opt_ins_are_real_options(cli: Any, entry: int, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "old-model.ckpt"
+    import pickle
+
+    checkpoint.write_bytes(pickle.dumps({"state_dict": {}}))
+    refused = cli("render", str(entry), "--model", str(checkpoint), "--size", "64x64", "--steps", "2")
+    assert refused.code != 0 and "pass --allow-pickle" in refused.err
+    opted_in = cli("render", str(entry), "--model", str(checkpoint), "--allow-pickle", "--size", "64x64")
+    assert opted_in.code != 0 and "--allow-pickle" not in opted_in.err  # past the refusal: this file is no model
+    assert "No such option" not in opted_in.err
+    for command in ("render", "grid", "rerun", "verify"):
+        text = cli(command, "--help").out
+        assert "--allow-pickle" in text and "--allow-download" in text, command
