@@ -198,6 +198,21 @@ def apply_axis(fields: dict[str, Any], axis: Axis, index: int) -> dict[str, Any]
     return out
 
 
+def check_axes_apart(axes: Sequence[Axis | None]) -> None:
+    """Raise ValidationError when two axes set the same recipe field (the later would silently win, and the
+    earlier's labels would lie). Prompt search/replace axes may repeat: each replaces its own words."""
+    names = ("x", "y", "z")
+    seen: dict[str, str] = {}
+    for name, axis in zip(names, axes, strict=True):
+        if axis is None or axis.field == "prompt":
+            continue
+        touched = {"width", "height"} if axis.field == "size" else {axis.field}
+        for field in touched:
+            if field in seen:
+                raise ValidationError(f"--{seen[field]} and --{name} both set {field}: one axis per field")
+            seen[field] = name
+
+
 def grid_cells(x: Axis | None, y: Axis | None, z: Axis | None) -> list[tuple[int, int, int]]:
     """Every cell position ``(x, y, z)`` in sweep order (x fastest); raises ValidationError past MAX_CELLS."""
     nx, ny, nz = (len(a.values) if a else 1 for a in (x, y, z))
@@ -296,22 +311,29 @@ class GridCanvas:
         return buf.getvalue()
 
 
+def check_animation_target(out: Path) -> None:
+    """Raise ValidationError unless `out` is a .webp or .gif in a folder that exists (checked before rendering)."""
+    if out.suffix.lower() not in (".webp", ".gif"):
+        raise ValidationError(f"--animate writes .webp or .gif, not {out.name!r}")
+    if not out.parent.is_dir():
+        raise ValidationError(f"--animate: folder {out.parent} does not exist")
+
+
 def write_animation(frames: Iterator[Image.Image], out: Path, *, frame_ms: int = 500) -> Path:
     """Write `frames` as an animated WebP or GIF (chosen by `out`'s suffix), atomically. Raises ValidationError
     for another suffix or when there are no frames."""
     import os
     import tempfile
 
+    check_animation_target(out)
     suffix = out.suffix.lower()
-    if suffix not in (".webp", ".gif"):
-        raise ValidationError(f"--animate writes .webp or .gif, not {out.name!r}")
     images = list(frames)
     if not images:
         raise ValidationError("no frames to animate")
     first, rest = images[0], images[1:]
-    out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}-", suffix=suffix)
     os.close(fd)
+    Path(tmp).chmod(0o644)  # a file for the user's viewers, like any they save (mkstemp makes it 0600)
     try:
         options: dict[str, Any] = {"save_all": True, "append_images": rest, "duration": frame_ms, "loop": 0}
         if suffix == ".webp":
@@ -356,6 +378,9 @@ def render_grid(
     axes = [parse_axis(a) if a else None for a in (x, y, z)]
     if all(a is None for a in axes):
         raise ValidationError("a grid needs at least one axis (--x FIELD=V1,V2,…)")
+    check_axes_apart(axes)
+    if animate is not None:
+        check_animation_target(animate)
     ax, ay, az = axes
     models = Models(lib, options)
     entry = lib.get(entry_id)

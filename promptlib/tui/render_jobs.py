@@ -87,8 +87,7 @@ def grid_job(entry_id: int, request: GridRequest) -> Job:
 
 
 def check_axes(axes: Sequence[str]) -> None:
-    """Raise ValueError (or a promptlib error) when an axis spec does not parse."""
-    from promptlib.render.grid import parse_axis
+    """Raise ValueError (or a promptlib error) when an axis spec does not parse, or two set the same field."""
+    from promptlib.render.grid import check_axes_apart, parse_axis
 
-    for spec in axes:
-        parse_axis(spec)
+    check_axes_apart([parse_axis(spec) for spec in axes])

@@ -144,3 +144,28 @@ def test_removing_an_entry_removes_its_grid_image_and_undo_brings_it_back(render
     assert {p: render_lib.images.path(p).read_bytes() for p in library_files(render_lib)[0]} == before
     assert [tuple(r) for r in render_lib.db.execute("SELECT id FROM grids")] == [(grid.id,)]
     assert render_lib.doctor(deep=True) == []
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "message"),
+    [
+        ("seed=1,2", "seed=3,4", "--x and --y both set seed"),
+        ("size=64x64,128x64", "width=64,128", "--x and --y both set width"),
+    ],
+)
+def test_two_axes_on_one_field_are_refused_before_rendering(render_lib: Any, x: str, y: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        render_lib.grid(1, x=x, y=y)
+    assert render_lib.db.execute("SELECT count(*) FROM renders")[0][0] == 0
+    both = render_lib.grid(1, x="prompt=lighthouse,castle", y="prompt=fog,rain", max_cell=64)  # each its own words
+    assert len(both.renders) == 4
+
+
+def test_a_bad_animation_target_is_refused_before_rendering(render_lib: Any, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match=r"writes \.webp or \.gif"):
+        render_lib.grid(1, x="seed=1,2", animate=tmp_path / "sweep.mp4")
+    with pytest.raises(ValidationError, match="does not exist"):
+        render_lib.grid(1, x="seed=1,2", animate=tmp_path / "missing" / "sweep.gif")
+    assert render_lib.db.execute("SELECT count(*) FROM renders")[0][0] == 0 and not (tmp_path / "missing").exists()
+    made = render_lib.grid(1, x="seed=1,2", animate=tmp_path / "sweep.gif")
+    assert made.animation is not None and (made.animation.stat().st_mode & 0o777) == 0o644
