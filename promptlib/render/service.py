@@ -407,7 +407,7 @@ def _targets(lib: Library, target: int | str | Sequence[int], limit: int | None)
             else []
         )
         if not ids:
-            ids = lib.entry_ids(text)
+            ids = lib.entry_ids(text, sort="score")  # in `promptlib search` order: --limit N renders its top N
             if not ids:
                 raise NotFoundError(f"no entries match {text!r}")
     else:

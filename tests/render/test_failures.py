@@ -73,3 +73,13 @@ def test_a_tui_render_job_says_what_was_not_rendered(tmp_path: Path) -> None:
         result = job.run(library, lambda *_: None, threading.Event())
     assert result.summary == "1 render stored; 1 not rendered: a random-weight model takes no VAE or LoRA"
     assert len(result.render_ids) == 1
+
+
+def test_render_of_a_query_with_a_limit_takes_the_top_search_results(tmp_path: Path) -> None:
+    with Library.open(tmp_path / "order") as library:
+        params = {"model": "random:sd15-tiny", **TINY}
+        weak = library.add("a lighthouse on a cliff, sea, storm, night, clouds, rain", params=params).id
+        strong = library.add("lighthouse lighthouse", params=params).id
+        assert [h.entry.id for h in library.search("lighthouse").hits] == [strong, weak]
+        run = library.render("lighthouse", limit=1)
+        assert [r.info.prompt_id for r in run] == [strong]  # not the lowest id
