@@ -1060,13 +1060,9 @@ class Library:
 
     @staticmethod
     def _render_size(size: tuple[int, int] | str) -> tuple[int, int]:
-        if isinstance(size, str):
-            try:
-                width, height = (int(p) for p in size.lower().replace("×", "x").split("x"))
-            except ValueError:
-                raise ValidationError(f"size {size!r} is not WIDTHxHEIGHT, e.g. 512x768") from None
-            return width, height
-        return int(size[0]), int(size[1])
+        from promptlib.render.recipes import parse_size
+
+        return parse_size(size)
 
     # --- semantic search (promptlib.search.embed / index / hybrid) ----------------------------------------------
 

@@ -108,11 +108,13 @@ def _overrides(
         "dtype": dtype,
     }
     if size:
+        from promptlib.errors import ValidationError
+        from promptlib.render.recipes import parse_size
+
         try:
-            width, height = (int(p) for p in size.lower().replace("×", "x").split("x"))
-        except ValueError:
-            raise typer.BadParameter(f"{size!r} is not WIDTHxHEIGHT, e.g. 512x768", param_hint="--size") from None
-        values["width"], values["height"] = width, height
+            values["width"], values["height"] = parse_size(size)
+        except ValidationError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--size") from None
     return {k: v for k, v in values.items() if v is not None}
 
 

@@ -217,6 +217,21 @@ def finish_recipe(
         raise ValidationError(f"render recipe: {where}") from exc
 
 
+def parse_size(size: str | tuple[int, int]) -> tuple[int, int]:
+    """``"512x768"`` (or ``×``) or a (width, height) pair → (width, height); ValidationError unless both are whole
+    numbers of at least 8 pixels."""
+    if isinstance(size, str):
+        try:
+            width, height = (int(p) for p in size.lower().replace("×", "x").split("x"))
+        except ValueError:
+            raise ValidationError(f"size {size!r} is not WIDTHxHEIGHT, e.g. 512x768") from None
+    else:
+        width, height = int(size[0]), int(size[1])
+    if width < 8 or height < 8:
+        raise ValidationError(f"size {width}x{height}: width and height must be at least 8 pixels, e.g. 512x768")
+    return width, height
+
+
 def recipe_fields(recipe: Recipe) -> dict[str, Any]:
     """A stored recipe back to the fields `finish_recipe` takes (for reruns and grids)."""
     return {

@@ -141,3 +141,10 @@ def test_pickle_and_download_opt_ins_are_real_options(cli: Any, entry: int, tmp_
     for command in ("render", "grid", "rerun", "verify"):
         text = cli(command, "--help").out
         assert "--allow-pickle" in text and "--allow-download" in text, command
+
+
+@pytest.mark.parametrize("size", ["0x0", "-64x64", "64x4", "64by64"])
+def test_a_size_that_cannot_render_is_a_usage_error(cli: Any, entry: int, size: str) -> None:
+    result = cli("render", str(entry), "--model", "random:sd15-tiny", "--size", size)
+    assert result.code == 2 and "--size" in result.err
+    assert cli("show", str(entry), "--json").json()["renders"] == []
