@@ -529,6 +529,13 @@ class Library:
         NotFoundError when a semantic mode has no index, a render id is unknown or the model's weights are missing;
         ValidationError for an image that is not acceptable."""
         parsed = dsl.parse(query)
+        if image is not None and like is not None:
+            raise ValidationError("--image and --like each give the image to search by: use one")
+        if mode == "semantic" and (image is not None or like is not None) and parsed.positive_text:
+            raise ValidationError(
+                "--mode semantic searches by the image alone and would ignore the words: drop them, or use"
+                " --mode hybrid to rank by both"
+            )
         if mode != "lexical" and self._wants_semantic(parsed, mode, image, like, similar_prompts):
             return self._semantic_search(
                 query, parsed, limit=limit, offset=offset, sort=sort, mode=mode, image=image, like=like,

@@ -161,6 +161,10 @@ def test_bad_queries_are_clear_errors(gallery: Gallery, tmp_path: Path) -> None:
         lib.search_image(tmp_path / "nope.png")
     with pytest.raises(ValidationError, match="is a folder"):
         lib.search_image(tmp_path)
+    with pytest.raises(ValidationError, match="use one"):  # two images to search by: neither silently ignored
+        lib.search("", image=tmp_path / "a.png", like=1)
+    with pytest.raises(ValidationError, match="would ignore the words"):
+        lib.search("red fox", mode="semantic", like=1)
 
 
 CliRun = Callable[..., Any]
