@@ -60,7 +60,8 @@ def fuse(
     k: int = RRF_K,
 ) -> list[Fused]:
     """Reciprocal rank fusion of a lexical list [(prompt id, bm25 score)] and a vector list [(prompt id, cosine,
-    render id)], each best first. Ties go to the entry with the better single rank, then the lower id."""
+    render id)], each best first. Ties go to the entry with the better single rank, then to one the words matched
+    (what the user typed beats what only looks alike), then the lower id."""
     scores: dict[int, float] = {}
     best_rank: dict[int, int] = {}
     lex: dict[int, float] = {}
@@ -77,7 +78,7 @@ def fuse(
         sem[pid] = (score, render_id)
         scores[pid] = scores.get(pid, 0.0) + 1.0 / (k + rank)
         best_rank[pid] = min(best_rank.get(pid, rank), rank)
-    order = sorted(scores, key=lambda pid: (-scores[pid], best_rank[pid], pid))
+    order = sorted(scores, key=lambda pid: (-scores[pid], best_rank[pid], pid not in lex, pid))
     return [
         Fused(
             pid,

@@ -18,10 +18,12 @@ def test_an_entry_in_both_lists_beats_one_in_a_single_list() -> None:
     assert fused[1].lexical is None and fused[2].semantic is None and fused[2].render_id is None
 
 
-def test_ties_go_to_the_better_single_rank_then_the_lower_id() -> None:
+def test_ties_go_to_the_better_single_rank_then_the_word_match_then_the_lower_id() -> None:
     fused = fuse([(5, 1.0), (6, 0.5)], [(6, 0.9, None), (5, 0.8, None)])
     assert fused[0].fused == fused[1].fused and [f.prompt_id for f in fused] == [5, 6]
-    assert [f.prompt_id for f in fuse([(8, 1.0)], [(7, 0.9, None)])] == [7, 8]
+    # first in each list: the entry the words matched comes before the one that only looks alike
+    assert [f.prompt_id for f in fuse([(8, 1.0)], [(7, 0.9, None)])] == [8, 7]
+    assert [f.prompt_id for f in fuse([(8, 1.0), (9, 0.5)], [(7, 0.9, None), (9, 0.8, None)])] == [9, 8, 7]
 
 
 def test_repeated_ids_count_once_at_their_best_rank() -> None:
