@@ -540,6 +540,8 @@ class SemanticSearch:
                 live = self._live.get(kind)
                 if live is not None and live.dirty and live.version == now:
                     state, indexed, detail = "fresh", live.index.count, "changes held in memory, saved soon"
+                if items > embedded and not detail:  # e.g. prompts added since: searches leave them out until then
+                    detail = f"{items - embedded:,} not embedded yet: `promptlib index build` adds them"
                 kinds.append(KindStatus(kind, items, embedded, state, indexed, factory, str(path), detail))
             others = [
                 {"kind": kind, "model": model, "dim": dim, "count": n}

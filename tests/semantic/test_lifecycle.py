@@ -244,3 +244,13 @@ def test_query_image_guard_keeps_library_untouched(slib: Library) -> None:
     with pytest.raises(ValidationError):
         slib.search_image(b"\x89PNG\r\n\x1a\n" + b"\0" * 50)
     assert sorted(p.name for p in slib.path.rglob("*") if p.is_file()) == before
+
+
+def test_status_says_how_many_items_are_not_embedded_yet(copy: Path, tiny_clip: TinyModel) -> None:
+    with indexed_library(copy, tiny_clip) as lib:
+        assert [k.detail for k in lib.index_status().kinds] == ["", ""]
+        lib.add("a prompt added after the build")
+        lib.add("and another")
+        prompt = lib.index_status().kinds[1]
+        assert prompt.kind == "prompt" and prompt.items == prompt.embedded + 2
+        assert prompt.detail == "2 not embedded yet: `promptlib index build` adds them"
