@@ -142,3 +142,10 @@ def test_collections_travel_with_a_pack(tmp_path: Path) -> None:
             "a red fox": ("moodboard",),
             "an owl": ("birds", "moodboard"),
         }
+
+
+def test_the_published_pack_schema_is_the_one_the_code_checks() -> None:
+    from promptlib.packs.schema import PackManifest
+
+    published = json.loads((Path(__file__).resolve().parents[1] / "docs" / "pack-schema.json").read_text())
+    assert published == PackManifest.model_json_schema(by_alias=True)  # regenerate: promptlib pack-schema > docs/…
