@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from promptlib.render.renderer import RenderOptions
     from promptlib.render.results import Rendered, RenderProgress
 
-JSON = Annotated[bool, typer.Option("--json", help="Print what was stored as JSON.")]
+JSON = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON (what was stored, for render, rerun and grid).")
+]
 Model = Annotated[
     str | None,
     typer.Option("--model", "-m", help="Model: HF id (local cache), folder, .safetensors, or random:sd15-tiny."),
