@@ -140,6 +140,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[RenderProgress], None]]:
         overall = bars.add_task("images", total=None, rate="")
         job = bars.add_task("batch", total=None, rate="")
         last = [0.0]
+        current = [0]  # the batch the second bar shows: a new one restarts its clock
 
         def update(p: RenderProgress) -> None:
             now = time.monotonic()
@@ -148,6 +149,12 @@ def _progress(enabled: bool) -> Iterator[Callable[[RenderProgress], None]]:
             last[0] = now
             stored = f"{p.images_stored} stored" if p.images_stored else ""
             bars.update(overall, completed=p.images_done, total=p.images_total or None, rate=stored)
+            if p.stage == "done":
+                bars.update(job, description="done", completed=1, total=1, rate="")
+                return
+            if p.job != current[0]:
+                current[0] = p.job
+                bars.reset(job)
             label = f"batch {p.job}/{p.jobs} {p.stage}" if p.jobs else p.message or p.stage
             rate = f"{p.it_per_s:.2f} it/s" if p.it_per_s else ""
             bars.update(job, description=label, completed=p.step, total=p.steps or None, rate=rate)
