@@ -201,9 +201,8 @@ def apply_axis(fields: dict[str, Any], axis: Axis, index: int) -> dict[str, Any]
 def check_axes_apart(axes: Sequence[Axis | None]) -> None:
     """Raise ValidationError when two axes set the same recipe field (the later would silently win, and the
     earlier's labels would lie). Prompt search/replace axes may repeat: each replaces its own words."""
-    names = ("x", "y", "z")
     seen: dict[str, str] = {}
-    for name, axis in zip(names, axes, strict=True):
+    for name, axis in zip("xyz", axes, strict=False):  # one, two or three axes
         if axis is None or axis.field == "prompt":
             continue
         touched = {"width", "height"} if axis.field == "size" else {axis.field}

@@ -169,3 +169,13 @@ def test_a_bad_animation_target_is_refused_before_rendering(render_lib: Any, tmp
     assert render_lib.db.execute("SELECT count(*) FROM renders")[0][0] == 0 and not (tmp_path / "missing").exists()
     made = render_lib.grid(1, x="seed=1,2", animate=tmp_path / "sweep.gif")
     assert made.animation is not None and (made.animation.stat().st_mode & 0o777) == 0o644
+
+
+def test_the_tui_form_check_takes_one_two_or_three_axes() -> None:
+    from promptlib.tui.render_jobs import check_axes
+
+    check_axes(["seed=1,2"])
+    check_axes(["seed=1,2", "steps=1,2"])
+    check_axes(["seed=1,2", "steps=1,2", "cfg=4,7"])
+    with pytest.raises(ValidationError, match="--x and --z both set seed"):
+        check_axes(["seed=1,2", "steps=1,2", "seed=3"])
