@@ -434,8 +434,14 @@ def schedulers(as_json: JSON = False) -> None:
     from promptlib.textsafe import rich_text
 
     table = Table(expand=False, pad_edge=False)
-    for name in ("sampler", "diffusers class", "overrides", "steps", "UNet/step", "notes"):
-        table.add_column(name, no_wrap=name != "notes")
+    widest = max(len(row["name"]) for row in rows)
+    # the sampler name, steps and calls never shrink; the long class names, overrides and notes wrap instead
+    table.add_column("sampler", no_wrap=True, min_width=widest)
+    table.add_column("diffusers class", overflow="fold")
+    table.add_column("overrides", overflow="fold")
+    table.add_column("steps", no_wrap=True, min_width=5)
+    table.add_column("UNet/step", no_wrap=True, min_width=9, justify="right")
+    table.add_column("notes", overflow="fold")
     for row in rows:
         overrides = ", ".join(f"{k}={v}" for k, v in row["overrides"].items())
         notes = [row["note"]] if row["note"] else []
