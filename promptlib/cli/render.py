@@ -169,7 +169,14 @@ def _renders_table(renders: list[Rendered], *, title: str | None = None) -> None
 
     table = Table(title=title, expand=False, pad_edge=False)
     for name in ("render", "entry", "seed", "sampler", "steps", "size", "s/img", "sha256"):
-        table.add_column(name, no_wrap=True, justify="left" if name in ("sampler", "size", "sha256") else "right")
+        # ids and seeds are never cut (a cut number is a wrong number); the sampler wraps and the hash gives way
+        table.add_column(
+            name,
+            no_wrap=name != "sampler",
+            justify="left" if name in ("sampler", "size", "sha256") else "right",
+            min_width=None if name in ("sampler", "sha256") else len(name),
+            overflow="ellipsis" if name == "sha256" else "fold",
+        )
     for r in renders:
         recipe = r.info.recipe
         sampler = " ".join(str(v) for v in (recipe.get("sampler"), recipe.get("schedule")) if v)
