@@ -282,6 +282,19 @@ def render(
         raise typer.Exit(1)
 
 
+def _replay_options(
+    lib: Library, changed: bool, device: str | None, allow_pickle: bool, allow_download: bool
+) -> RenderOptions | None:
+    """Options for rerun/verify: None (the library's own) unless the command line changes something."""
+    if not (changed or allow_pickle or allow_download):
+        return None
+    from promptlib.render.renderer import RenderOptions
+
+    return RenderOptions(
+        device=device or lib.config.render_device, allow_pickle=allow_pickle, allow_download=allow_download
+    )
+
+
 def rerun(
     render_id: Annotated[int, typer.Argument(help="The render to re-render.", min=1, max=MAX_ID)],
     loose: Annotated[
@@ -298,13 +311,7 @@ def rerun(
     new image is bit-identical to the old one.
     """
     with open_library(create=False) as lib:
-        options = None
-        if loose or device or allow_pickle or allow_download:
-            from promptlib.render.renderer import RenderOptions
-
-            options = RenderOptions(
-                device=device or lib.config.render_device, allow_pickle=allow_pickle, allow_download=allow_download
-            )
+        options = _replay_options(lib, loose or bool(device), device, allow_pickle, allow_download)
         with _progress(not as_json) as progress:
             rendered = _run(
                 lambda cancel: lib.rerun(render_id, options=options, exact=not loose, progress=progress, cancel=cancel)
@@ -329,13 +336,7 @@ def verify(
     """Re-render a stored render (storing nothing) and report 'identical' or the drift: max abs pixel difference,
     PSNR, and which environment fingerprint fields differ. Exits 0 when identical, 3 on drift."""
     with open_library(create=False) as lib:
-        options = None
-        if loose or device or allow_pickle or allow_download:
-            from promptlib.render.renderer import RenderOptions
-
-            options = RenderOptions(
-                device=device or lib.config.render_device, allow_pickle=allow_pickle, allow_download=allow_download
-            )
+        options = _replay_options(lib, loose or bool(device), device, allow_pickle, allow_download)
         with _progress(not as_json) as progress:
             report = _run(
                 lambda cancel: lib.verify(render_id, options=options, exact=not loose, progress=progress, cancel=cancel)
