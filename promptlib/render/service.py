@@ -563,6 +563,15 @@ def _replay_job(lib: Library, render_id: int, models: Models, *, exact: bool) ->
     return info, RenderJob(info.prompt_id, finished, pad_to=pad_to, slot=slot)
 
 
+def _replay(lib: Library, render_id: int, options: RenderOptions | None, *, exact: bool) -> tuple[Models, RenderJob]:
+    """The models and job that render a stored render again. `exact` replays the pixel-affecting options it was
+    made with over `options` (which still choose the device and what may be loaded); loose uses `options` as given."""
+    info = lib.get_render(render_id)
+    base = options if options is not None else RenderOptions()
+    models = Models(lib, options_for_replay(info.environment, base) if exact else base)
+    return models, _replay_job(lib, render_id, models, exact=exact)[1]
+
+
 def rerun(
     lib: Library,
     render_id: int,
@@ -573,10 +582,7 @@ def rerun(
     cancel: threading.Event | None = None,
 ) -> Rendered | None:
     """Re-render a stored render from its recipe and store the result; None when cancelled."""
-    info = lib.get_render(render_id)
-    opts = options if options is not None else options_for_replay(info.environment, RenderOptions())
-    models = Models(lib, opts)
-    _, job = _replay_job(lib, render_id, models, exact=exact)
+    models, job = _replay(lib, render_id, options, exact=exact)
     outcome = run_jobs(lib, [job], models, progress=progress, cancel=cancel, env_extra={"rerun_of": render_id})
     return outcome.stored[0] if outcome.stored else None
 
@@ -600,10 +606,9 @@ def verify(
 ) -> VerifyReport | None:
     """Re-render a stored render without storing it and compare: ``identical`` or the drift, plus the
     fingerprint fields that differ. None when cancelled."""
+    models, job = _replay(lib, render_id, options, exact=exact)
     info = lib.get_render(render_id)
-    opts = options if options is not None else options_for_replay(info.environment, RenderOptions())
-    models = Models(lib, opts)
-    _, job = _replay_job(lib, render_id, models, exact=exact)
+    opts = models.options
     job = replace(job, recipe=_with_hash(job.recipe, models))
     _apply_deterministic(opts)
     prepared, _ = models.prepared(job.recipe)

@@ -120,3 +120,10 @@ def test_lora_tags_in_a_prompt_become_the_recipes_loras(render_lib: Any) -> None
     assert fields["loras"] == (("listed", 0.9), ("foxy_v2", 0.7), ("fur", 0.4))
     with pytest.raises(ValidationError, match="takes no VAE or LoRA"):  # so a render really asks for them
         render_lib.render(entry_id, model="random:sd15-tiny")
+
+
+def test_an_exact_rerun_with_options_still_replays_the_original(render_lib: Any) -> None:
+    run = render_lib.render(1, n=3, options=RenderOptions(batch_size=3, cuda_graphs=False))
+    again = render_lib.rerun(run[2].id, options=RenderOptions(allow_pickle=True))  # e.g. `rerun --allow-pickle`
+    assert again.sha256 == run[2].sha256 and again.info.environment["batch"] == {"size": 3, "index": 2}
+    assert render_lib.verify(run[2].id, options=RenderOptions(allow_pickle=True)).identical
