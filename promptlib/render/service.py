@@ -544,8 +544,9 @@ def options_for_replay(env: Mapping[str, Any], base: RenderOptions) -> RenderOpt
     return replace(base, **changes)
 
 
-def _replay_job(lib: Library, render_id: int, models: Models, *, exact: bool) -> tuple[RenderInfo, RenderJob]:
-    info = lib.get_render(render_id)
+def _replay_job(info: RenderInfo, models: Models, *, exact: bool) -> RenderJob:
+    """The job that renders stored render `info` again (in its original batch geometry when `exact`)."""
+    render_id = info.id
     recipe = _stored_recipe(info)
     fields = recipe_fields(recipe)
     if not fields["model"]:
@@ -560,16 +561,18 @@ def _replay_job(lib: Library, render_id: int, models: Models, *, exact: bool) ->
     size, index = (batch.get("size"), batch.get("index")) if isinstance(batch, dict) else (None, None)
     if isinstance(size, int) and isinstance(index, int) and 1 < size <= 64 and 0 <= index < size:
         pad_to, slot = size, index
-    return info, RenderJob(info.prompt_id, finished, pad_to=pad_to, slot=slot)
+    return RenderJob(info.prompt_id, finished, pad_to=pad_to, slot=slot)
 
 
-def _replay(lib: Library, render_id: int, options: RenderOptions | None, *, exact: bool) -> tuple[Models, RenderJob]:
+def _replay(
+    lib: Library, render_id: int, options: RenderOptions | None, *, exact: bool
+) -> tuple[RenderInfo, Models, RenderJob]:
     """The models and job that render a stored render again. `exact` replays the pixel-affecting options it was
     made with over `options` (which still choose the device and what may be loaded); loose uses `options` as given."""
     info = lib.get_render(render_id)
     base = options if options is not None else RenderOptions()
     models = Models(lib, options_for_replay(info.environment, base) if exact else base)
-    return models, _replay_job(lib, render_id, models, exact=exact)[1]
+    return info, models, _replay_job(info, models, exact=exact)
 
 
 def rerun(
@@ -582,7 +585,7 @@ def rerun(
     cancel: threading.Event | None = None,
 ) -> Rendered | None:
     """Re-render a stored render from its recipe and store the result; None when cancelled."""
-    models, job = _replay(lib, render_id, options, exact=exact)
+    _, models, job = _replay(lib, render_id, options, exact=exact)
     outcome = run_jobs(lib, [job], models, progress=progress, cancel=cancel, env_extra={"rerun_of": render_id})
     return outcome.stored[0] if outcome.stored else None
 
@@ -606,8 +609,7 @@ def verify(
 ) -> VerifyReport | None:
     """Re-render a stored render without storing it and compare: ``identical`` or the drift, plus the
     fingerprint fields that differ. None when cancelled."""
-    models, job = _replay(lib, render_id, options, exact=exact)
-    info = lib.get_render(render_id)
+    info, models, job = _replay(lib, render_id, options, exact=exact)
     opts = models.options
     job = replace(job, recipe=_with_hash(job.recipe, models))
     _apply_deterministic(opts)
