@@ -57,6 +57,13 @@ CudaGraphs = Annotated[
     bool | None,
     typer.Option("--cuda-graphs/--no-cuda-graphs", help="Replay the UNet from CUDA graphs (default: on GPU)."),
 ]
+VaeDtype = Annotated[
+    str,
+    typer.Option(
+        "--vae-dtype",
+        help="VAE decode dtype: auto (bf16 for SDXL's VAE on GPU), upcast (fp32, as diffusers), fp16, bf16, fp32.",
+    ),
+]
 AttnSlicing = Annotated[bool, typer.Option("--attention-slicing", help="Sliced attention (less memory).")]
 VaeSlicing = Annotated[bool, typer.Option("--vae-slicing", help="Decode one image at a time.")]
 VaeTiling = Annotated[bool, typer.Option("--vae-tiling", help="Decode in tiles (large images).")]
@@ -229,6 +236,7 @@ def render(
     channels_last: ChannelsLast = None,
     fuse_qkv: FuseQkv = None,
     cuda_graphs: CudaGraphs = None,
+    vae_dtype: VaeDtype = "auto",
     attention_slicing: AttnSlicing = False,
     vae_slicing: VaeSlicing = False,
     vae_tiling: VaeTiling = False,
@@ -253,8 +261,9 @@ def render(
         options = _options(
             lib, device=device, dtype=dtype, batch=batch, attention=attention, deterministic=deterministic,
             compile=compile, compile_mode=compile_mode, channels_last=channels_last, fuse_qkv=fuse_qkv,
-            cuda_graphs=cuda_graphs, attention_slicing=attention_slicing, vae_slicing=vae_slicing,
-            vae_tiling=vae_tiling, cpu_offload=cpu_offload, allow_pickle=allow_pickle, allow_download=allow_download,
+            cuda_graphs=cuda_graphs, vae_dtype=vae_dtype, attention_slicing=attention_slicing,
+            vae_slicing=vae_slicing, vae_tiling=vae_tiling, cpu_offload=cpu_offload, allow_pickle=allow_pickle,
+            allow_download=allow_download,
         )  # fmt: skip
         overrides = _overrides(
             model=model, sampler=sampler, schedule=schedule, steps=steps, cfg=cfg, seed=seed, size=size,
@@ -482,7 +491,9 @@ def bench_render(
     schedulers_: Annotated[
         str, typer.Option("--schedulers", help="Comma-separated sampler names, or 'all'.")
     ] = "Euler",
-    batch: Annotated[str, typer.Option("--batch", help="Batch sizes, comma-separated.")] = "1",
+    batch: Annotated[
+        str | None, typer.Option("--batch", help="Batch sizes, comma-separated (default: 1, or the scenario's).")
+    ] = None,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Steps.")] = 25,
     cfg: Annotated[float, typer.Option("--cfg", help="CFG scale.")] = 7.5,
     size: Annotated[int | None, typer.Option("--size", help="Image side (default: the architecture's).")] = None,
@@ -497,6 +508,9 @@ def bench_render(
     cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs", help="Add no-graphs and cuda-graphs variants.")] = False,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed runs per case (median).")] = 3,
     pack_images: Annotated[int, typer.Option("--pack-images", min=1, help="Images in the pack scenario.")] = 64,
+    pack_batch: Annotated[
+        int, typer.Option("--pack-batch", min=1, max=64, help="Batch size of the pack scenario.")
+    ] = 8,
     device: Device = None,
     out: Annotated[str | None, typer.Option("--out", help="Also write the JSON here after every case.")] = None,
     as_json: JSON = False,
@@ -525,15 +539,17 @@ def bench_render(
     if compile:
         names += ["compile", "compile+cuda-graphs"]
     try:
-        batches = [int(b) for b in batch.split(",") if b.strip()]
+        batches = [int(b) for b in (batch or "").split(",") if b.strip()]
     except ValueError:
         raise typer.BadParameter(f"{batch!r} is not a list of numbers", param_hint="--batch") from None
+    if any(b < 1 for b in batches):
+        raise typer.BadParameter("batch sizes must be at least 1", param_hint="--batch")
     config = bench.BenchConfig(
         arch=arch,
         model=None if random_weights else model,
         size_preset="tiny" if tiny else "full",
         schedulers=schedulers_,
-        batches=tuple(batches),
+        batches=tuple(batches) or None,
         steps=steps,
         cfg=cfg,
         side=size,
@@ -541,6 +557,7 @@ def bench_render(
         compile_mode=compile_mode,
         repeats=repeats,
         pack_images=pack_images,
+        pack_batch=pack_batch,
         device=device or "auto",
     )
     if not random_weights and not model:

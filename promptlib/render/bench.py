@@ -12,6 +12,7 @@ eager: the baseline. The other variants run promptlib's renderer (`render_batch`
 ``cuda-graphs``        the defaults with CUDA graphs asked for explicitly (fails, not skips, where impossible)
 ``compile``            defaults without graphs + ``torch.compile`` (``--compile-mode``; cache in promptlib's cache)
 ``compile+cuda-graphs``  both
+``upcast-vae``         the defaults, but SDXL's VAE decodes in fp32 as diffusers does (not bf16)
 =====================  ===========================================================================================
 
 Each case is warmed up once (compilation, graph capture, cuDNN/cuBLAS choices: reported as ``warmup_s``, not
@@ -51,6 +52,7 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "cuda-graphs": {"cuda_graphs": True},
     "compile": {"compile": True, "cuda_graphs": False},
     "compile+cuda-graphs": {"compile": True, "cuda_graphs": True},
+    "upcast-vae": {"vae_dtype": "upcast"},
 }
 # The issue's scenarios: (arch, side, steps, batch sizes).
 SCENARIOS: dict[str, tuple[str, int, int, tuple[int, ...]]] = {
@@ -73,7 +75,7 @@ class BenchConfig:
     model: str | None = None  # None: random weights
     size_preset: str = "full"  # "tiny" for CPU smoke runs
     schedulers: str = "Euler"
-    batches: tuple[int, ...] = (1,)
+    batches: tuple[int, ...] | None = None  # None: (1,), or a scenario's own batch sizes
     steps: int = 25
     cfg: float = 7.5
     side: int | None = None
@@ -294,7 +296,7 @@ class Bench:
         # the stock pipeline over the same modules, restored to plain SDPA, contiguous, unfused
         prepare(
             pipe,
-            RenderOptions(channels_last=False, fuse_qkv=False, tf32=False),
+            RenderOptions(channels_last=False, fuse_qkv=False, tf32=False, vae_dtype="upcast"),
             device=self.device,
             dtype=self._dtype(),
         )
@@ -417,7 +419,7 @@ def run(
         from promptlib.render.presets import preset
 
         side = config.side or preset(config.arch, config.size_preset).resolution
-        bench.run_cases("custom", config.arch, side, config.steps, config.batches)
+        bench.run_cases("custom", config.arch, side, config.steps, config.batches or (1,))
         return bench.report()
     names = ("sd15", "sdxl", "pack") if scenario == "issue" else (scenario,)
     for name in names:
@@ -428,7 +430,7 @@ def run(
             arch, side, steps, batches = SCENARIOS[name]
             if config.size_preset == "tiny":
                 side, steps = 64, 4
-            bench.run_cases(name, arch, side, steps, batches)
+            bench.run_cases(name, arch, side, steps, config.batches or batches)
         else:
             raise ValidationError(f"unknown scenario {name!r}: expected issue, sd15, sdxl or pack")
     return bench.report()

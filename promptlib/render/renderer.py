@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     import torch
 
 DTYPES = ("fp16", "bf16", "fp32")
+# How the VAE decodes: "auto" = the model's dtype, except that an SDXL VAE which would overflow in fp16 decodes in
+# bf16 where the GPU has it (as ComfyUI does) instead of diffusers' fp32 upcast; "upcast" = diffusers' rule exactly.
+VAE_DTYPES = ("auto", "upcast", *DTYPES)
 MAX_PIXELS = 4096 * 4096  # per image: far past any model's training size
 ATTENTION = ("auto", "sdpa", "xformers")
 StepCallback = Callable[[int, int], None]
@@ -52,6 +55,7 @@ class RenderOptions:
     compile: bool = False
     compile_mode: str = "default"
     compile_cache: str | None = None  # TorchInductor cache folder (default: promptlib's cache/inductor)
+    vae_dtype: str = "auto"  # see VAE_DTYPES
     cuda_graphs: bool | None = None  # None: on for CUDA unless LoRAs, offload or sliced attention rule it out
     deterministic: bool = False
     attention_slicing: bool = False
@@ -70,6 +74,11 @@ class RenderOptions:
             raise ValidationError(f"VAE batch must be at least 1, not {self.vae_batch}")
         if self.dtype != "auto":
             object.__setattr__(self, "dtype", _dtype_name(self.dtype))
+        if self.vae_dtype not in VAE_DTYPES:
+            try:
+                object.__setattr__(self, "vae_dtype", _dtype_name(self.vae_dtype))
+            except ValidationError:
+                raise ValidationError(f"VAE dtype {self.vae_dtype!r}: expected {', '.join(VAE_DTYPES)}") from None
         if self.attention not in ATTENTION:
             raise ValidationError(f"attention {self.attention!r}: expected {', '.join(ATTENTION)}")
         if self.cpu_offload and (self.compile or self.cuda_graphs):  # None (auto) turns itself off
@@ -234,6 +243,11 @@ class Prepared:
     unet: Callable[..., Any]
     attention: str
     state: dict[str, Any]  # what was applied: recorded in the fingerprint
+    vae: Any = (
+        None  # the VAE that decodes: the pipeline's, or a copy of it in another dtype (`RenderOptions.vae_dtype`)
+    )
+    vae_upcast: bool = False  # diffusers' rule: the fp16 VAE decodes in fp32 (moved there and back per batch)
+    vae_decode: Callable[[Any], Any] | None = None  # compiled `vae.decode` (latents → images), when compiling
     embed_cache: dict[Hashable, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -250,6 +264,21 @@ def _has_peft_layers(module: Any) -> bool:
 
 def _fused(module: Any) -> bool:
     return any(type(p).__name__.startswith("Fused") for p in module.attn_processors.values())
+
+
+def resolve_vae_dtype(option: str, *, dtype: str, device: torch.device, is_xl: bool, force_upcast: bool) -> str:
+    """The dtype the VAE decodes in ("fp16", "bf16", "fp32"), or "upcast" for diffusers' fp16 → fp32 upcast."""
+    import torch
+
+    if option in DTYPES:
+        return option
+    # diffusers upcasts only SDXL's VAE (its SD 1.x/2.x pipelines decode in fp16 whatever the config says)
+    overflows = is_xl and dtype == "fp16" and force_upcast
+    if not overflows:
+        return dtype
+    if option == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"  # fp32's range at fp16's speed
+    return "upcast"
 
 
 def prepare(
@@ -313,6 +342,18 @@ def prepare(
 
             with quiet_diffusers():  # diffusers warns about casting loaded models; these were loaded in `dtype`
                 pipe.to(device=device, dtype=target)
+        vae_mode = resolve_vae_dtype(
+            "upcast" if options.cpu_offload and options.vae_dtype == "auto" else options.vae_dtype,
+            dtype=dtype,
+            device=device,
+            is_xl=getattr(pipe, "text_encoder_2", None) is not None,
+            force_upcast=bool(getattr(pipe.vae.config, "force_upcast", False)),
+        )
+        vae_target = target if vae_mode == "upcast" else torch_dtype(vae_mode)
+        if options.cpu_offload and vae_target != target:
+            raise ValidationError(
+                "with model CPU offload the VAE decodes in the model's dtype: leave the VAE dtype auto"
+            )
         if want_fuse and not _fused(pipe.unet):
             pipe.fuse_qkv_projections()
         if bool(state.get("channels_last")) != want_cl:
@@ -324,19 +365,27 @@ def prepare(
             torch.backends.cuda.matmul.allow_tf32 = options.tf32 and not options.deterministic
             torch.backends.cudnn.allow_tf32 = options.tf32 and not options.deterministic
         pipe._promptlib_state = state
+        decode_vae = pipe.vae if pipe.vae.dtype == vae_target else _vae_copy(pipe.vae, vae_target)
         # Compiled modules and CUDA graphs hold the weights they were built with: rebuilt after any change
-        signature = (str(device), dtype, want_cl, want_fuse, attention, options.attention_slicing)
+        signature = (str(device), dtype, want_cl, want_fuse, attention, options.attention_slicing, str(vae_target))
         if getattr(pipe, "_promptlib_signature", None) != signature:
             pipe._promptlib_compiled, pipe._promptlib_graphs = {}, {}
             pipe._promptlib_signature = signature
         unet: Callable[..., Any] = pipe.unet
         compiled = pipe._promptlib_compiled
+        vae_decode = None
         if options.compile:
             key = options.compile_mode
             if key not in compiled:
                 _configure_inductor(options.compile_cache)
-                compiled[key] = torch.compile(pipe.unet, mode=options.compile_mode, fullgraph=True, dynamic=False)
+                compiled[key] = torch.compile(unet, mode=options.compile_mode, fullgraph=True, dynamic=False)
             unet = compiled[key]
+            # the VAE decoder too (fused norms and activations), unless it slices or tiles (its own Python loops)
+            if not (options.vae_slicing or options.vae_tiling):
+                vae_key = ("vae", options.compile_mode)
+                if vae_key not in compiled:
+                    compiled[vae_key] = torch.compile(_decoder(decode_vae), mode=options.compile_mode, dynamic=False)
+                vae_decode = compiled[vae_key]
         # CUDA graphs bake in the weights and LoRA scales they were captured with, and offload hooks move weights
         blocked = options.cpu_offload or options.attention_slicing or _has_peft_layers(pipe.unet)
         want_graphs = options.cuda_graphs if options.cuda_graphs is not None else cuda and not blocked
@@ -359,8 +408,40 @@ def prepare(
             "cpu_offload": options.cpu_offload,
             "compile": options.compile_mode if options.compile else None,
             "cuda_graphs": want_graphs,
+            "vae_dtype": "fp32" if vae_mode == "upcast" else vae_mode,
         }
-        return Prepared(pipe, device, dtype, options, unet, attention, applied)
+        prepared = Prepared(pipe, device, dtype, options, unet, attention, applied, vae_decode=vae_decode)
+        prepared.vae, prepared.vae_upcast = decode_vae, vae_mode == "upcast"
+        return prepared
+
+
+def _vae_copy(vae: Any, dtype: torch.dtype) -> Any:
+    """`vae` in `dtype`, for decoding, without converting the VAE's own weights (fp16 → bf16 → fp16 would lose
+    bits): a copy, kept on the VAE until its device, dtype or memory format changes."""
+    import copy
+
+    import torch
+
+    weight = next(p for p in vae.parameters() if p.dim() == 4)
+    key = (str(weight.device), dtype, weight.is_contiguous(memory_format=torch.channels_last))
+    cached = getattr(vae, "_promptlib_copy", None)
+    if cached is None or cached[0] != key:
+        vae._promptlib_copy = None  # dropped first: the copy must not copy an old copy
+        from promptlib.render.schedulers import quiet_diffusers
+
+        with quiet_diffusers():
+            vae._promptlib_copy = (key, copy.deepcopy(vae).to(dtype=dtype))
+    decoder = vae._promptlib_copy[1]
+    decoder.use_slicing = getattr(vae, "use_slicing", False)
+    decoder.use_tiling = getattr(vae, "use_tiling", False)
+    return decoder
+
+
+def _decoder(vae: Any) -> Callable[[Any], Any]:
+    def decode(latents: Any) -> Any:
+        return vae.decode(latents, return_dict=False)[0]
+
+    return decode
 
 
 def _configure_inductor(cache: str | None) -> None:
@@ -579,10 +660,10 @@ def _decode(prepared: Prepared, latents: Any) -> np.ndarray[Any, Any]:
 
     from promptlib.render.schedulers import quiet_diffusers
 
-    vae = prepared.pipe.vae
+    vae = prepared.vae if prepared.vae is not None else prepared.pipe.vae
     config = vae.config
-    # SDXL's VAE overflows in fp16: upcast as diffusers' SDXL pipeline does (its SD pipeline never does)
-    upcast = prepared.is_xl and vae.dtype == torch.float16 and bool(getattr(config, "force_upcast", False))
+    # SDXL's VAE overflows in fp16: with "upcast", decode in fp32 as diffusers' SDXL pipeline does
+    upcast = prepared.vae_upcast and vae.dtype == torch.float16
     if upcast:
         with quiet_diffusers():
             vae.to(dtype=torch.float32)
@@ -596,9 +677,10 @@ def _decode(prepared: Prepared, latents: Any) -> np.ndarray[Any, Any]:
         else:
             latents = latents / config.scaling_factor
         chunk = prepared.options.vae_batch or latents.shape[0]
+        decode = prepared.vae_decode if prepared.vae_decode is not None and not upcast else _decoder(vae)
         out = []
         for start in range(0, latents.shape[0], chunk):
-            image = vae.decode(latents[start : start + chunk], return_dict=False)[0]
+            image = decode(latents[start : start + chunk])
             # diffusers' VaeImageProcessor: denormalise in the VAE's dtype, then round in float32
             image = (image / 2 + 0.5).clamp(0, 1)
             image = (image.float() * 255).round().to(torch.uint8).permute(0, 2, 3, 1)

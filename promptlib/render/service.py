@@ -27,6 +27,7 @@ from promptlib.render import environment
 from promptlib.render.jobs import Failures, ProgressCallback, QueueOutcome, RenderJob, run_queue
 from promptlib.render.recipes import RANDOM_PREFIX, ModelFacts, entry_fields, finish_recipe, parse_random, recipe_fields
 from promptlib.render.renderer import (
+    DTYPES,
     ImageResult,
     Prepared,
     RenderOptions,
@@ -541,6 +542,9 @@ def options_for_replay(env: Mapping[str, Any], base: RenderOptions) -> RenderOpt
         changes["deterministic"] = env["deterministic"]
     if isinstance(env.get("attention"), str) and env["attention"] in ("sdpa", "xformers"):
         changes["attention"] = env["attention"]
+    # renders made before the VAE dtype was recorded decoded by diffusers' rule
+    vae_dtype = env.get("vae_dtype", "upcast")
+    changes["vae_dtype"] = vae_dtype if vae_dtype in DTYPES else "upcast"
     return replace(base, **changes)
 
 

@@ -148,3 +148,13 @@ def test_a_size_that_cannot_render_is_a_usage_error(cli: Any, entry: int, size: 
     result = cli("render", str(entry), "--model", "random:sd15-tiny", "--size", size)
     assert result.code == 2 and "--size" in result.err
     assert cli("show", str(entry), "--json").json()["renders"] == []
+
+
+def test_render_vae_dtype_option(cli: Any, entry: int) -> None:
+    tiny_xl = ["--model", "random:sdxl-tiny", "--size", "64x64", "--steps", "2"]
+    result = cli("render", str(entry), *tiny_xl, "--vae-dtype", "bf16", "--json")
+    assert result.code == 0, result.err
+    assert result.json()["renders"][0]["environment"]["vae_dtype"] == "bf16"
+    bad = cli("render", str(entry), *tiny_xl, "--vae-dtype", "fp8")
+    assert bad.code == 2 and bad.err.strip().startswith("error:") and "VAE dtype 'fp8'" in bad.err
+    assert len(bad.err.strip().splitlines()) == 1

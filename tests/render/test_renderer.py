@@ -196,3 +196,61 @@ def test_unknown_entries_models_and_samplers_fail_before_rendering(render_lib: A
     with pytest.raises(ValidationError, match="names no model"):
         render_lib.render(bare.id)
     assert render_lib.db.execute("SELECT count(*) FROM renders")[0][0] == 0
+
+
+def test_the_vae_decode_dtype_follows_the_rule_of_diffusers_unless_bf16_can_do_better(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    from promptlib.render.renderer import resolve_vae_dtype
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+
+    def rule(option: str, *, dtype: str = "fp16", device: Any = cuda, xl: bool = True, upcast: bool = True) -> str:
+        return resolve_vae_dtype(option, dtype=dtype, device=device, is_xl=xl, force_upcast=upcast)
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert rule("auto") == "bf16"  # SDXL's VAE overflows in fp16: bf16 has fp32's range
+    assert rule("upcast") == "upcast"  # diffusers' own rule, asked for
+    assert rule("auto", xl=False) == "fp16"  # diffusers never upcasts SD 1.x/2.x VAEs
+    assert rule("auto", upcast=False) == "fp16"  # an fp16-safe VAE (force_upcast false) stays in fp16
+    assert rule("auto", dtype="bf16") == rule("upcast", dtype="bf16") == "bf16"
+    assert rule("auto", dtype="fp32", device=cpu) == "fp32"
+    assert rule("auto", device=cpu) == "upcast"  # no bf16 promise off CUDA
+    assert rule("fp32", xl=False) == "fp32"  # an explicit dtype always wins
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert rule("auto") == "upcast"  # pre-Ampere GPUs keep diffusers' fp32 upcast
+
+
+def test_vae_dtype_option_is_checked() -> None:
+    assert RenderOptions(vae_dtype="bfloat16").vae_dtype == "bf16"
+    with pytest.raises(ValidationError, match="VAE dtype 'fp8'.*auto, upcast, fp16, bf16, fp32"):
+        RenderOptions(vae_dtype="fp8")
+
+
+def test_a_bf16_vae_decodes_close_to_fp32_and_switches_back_cleanly() -> None:
+    import torch
+
+    base = _prepared("sdxl")
+    assert base.state["vae_dtype"] == "fp32" and not base.vae_upcast
+    reference = render_batch(base, [_recipe()])[0].pixels
+    weights = {k: v.clone() for k, v in base.pipe.vae.state_dict().items()}
+    bf16 = _prepared("sdxl", vae_dtype="bf16")
+    assert bf16.vae.dtype == torch.bfloat16 and bf16.pipe.unet.dtype == torch.float32
+    assert bf16.pipe.vae.dtype == torch.float32  # a copy decodes: the pipeline's VAE never goes through bf16
+    assert bf16.state["vae_dtype"] == "bf16"
+    pixels = render_batch(bf16, [_recipe()])[0].pixels
+    drift = compare_pixels(reference, pixels)
+    assert not drift.identical and drift.max_abs <= 8 and drift.psnr > 35  # same image, bf16's 8-bit mantissa
+    back = _prepared("sdxl")
+    assert back.vae is back.pipe.vae
+    assert all(torch.equal(v, weights[k]) for k, v in back.pipe.vae.state_dict().items())
+    assert np.array_equal(render_batch(back, [_recipe()])[0].pixels, reference)
+
+
+def test_compile_also_compiles_the_vae_decoder_unless_it_slices_or_tiles() -> None:
+    assert _prepared(compile=True).vae_decode is not None  # compiled lazily: nothing is built until a render
+    assert _prepared(compile=True, vae_tiling=True).vae_decode is None
+    assert _prepared(compile=True, vae_slicing=True).vae_decode is None
+    assert _prepared().vae_decode is None

@@ -127,3 +127,23 @@ def test_an_exact_rerun_with_options_still_replays_the_original(render_lib: Any)
     again = render_lib.rerun(run[2].id, options=RenderOptions(allow_pickle=True))  # e.g. `rerun --allow-pickle`
     assert again.sha256 == run[2].sha256 and again.info.environment["batch"] == {"size": 3, "index": 2}
     assert render_lib.verify(run[2].id, options=RenderOptions(allow_pickle=True)).identical
+
+
+def test_the_vae_dtype_is_recorded_and_replayed() -> None:
+    from promptlib.render.service import options_for_replay
+
+    base = RenderOptions()
+    assert options_for_replay({"vae_dtype": "bf16"}, base).vae_dtype == "bf16"
+    assert options_for_replay({"vae_dtype": "fp32"}, base).vae_dtype == "fp32"
+    # renders made before the VAE dtype was recorded decoded by diffusers' rule; junk is not trusted
+    assert options_for_replay({}, base).vae_dtype == "upcast"
+    assert options_for_replay({"vae_dtype": "fp4; rm -rf"}, base).vae_dtype == "upcast"
+
+
+def test_a_bf16_vae_render_verifies_identical_with_default_options(render_lib: Any) -> None:
+    rendered = render_lib.render(1, model="random:sdxl-tiny", options=RenderOptions(vae_dtype="bf16"))[0]
+    assert rendered.info.environment["vae_dtype"] == "bf16"
+    report = render_lib.verify(rendered.id)  # default options: the recorded bf16 decode is replayed
+    assert report.identical and report.fingerprint_diff == {}
+    loose = render_lib.verify(rendered.id, exact=False)  # today's options decode in fp32 on this CPU
+    assert not loose.identical and loose.fingerprint_diff["vae_dtype"] == ("bf16", "fp32")
