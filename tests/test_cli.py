@@ -200,3 +200,47 @@ def test_export_never_writes_over_a_file_or_into_a_full_folder_without_force(cli
     assert cli("export", str(precious), "--format", "jsonl", "--force").code == 0
     assert '"a fox"' in precious.read_text()
     assert cli("export", str(tmp_path / "new-folder")).code == 0  # a new or empty folder is fine
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("add",), "Missing argument 'prompt'. (see 'promptlib add -h')"),
+        (("search", "--jsn", "x"), "No such option: --jsn (Possible options: --json)"),
+        (("nosuch",), "No such command 'nosuch'. (see 'promptlib -h')"),
+        (("show", "x"), "Invalid value for 'entry_id'"),
+    ],
+)
+def test_usage_errors_are_one_line_naming_the_problem_and_the_help(
+    cli: Cli, args: tuple[str, ...], message: str
+) -> None:
+    result = cli(*args)
+    assert result.code == 2
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_a_query_that_starts_with_a_dash_is_explained_and_works_after_double_dash(cli: Cli) -> None:
+    cli("init", "--empty")
+    cli("add", "a foggy harbour", "--tag", "sea")
+    keep = cli("add", "a sunny meadow", "--json").json()["id"]
+    refused = cli("search", "-foggy")
+    assert refused.code == 2 and len(refused.err.strip().splitlines()) == 1
+    assert "goes after '--'" in refused.err and "promptlib search -- -tag:nsfw" in refused.err
+    found = cli("search", "--json", "--", "-foggy")
+    assert found.code == 0 and [hit["id"] for hit in found.json()] == [keep]
+
+
+def test_a_declined_confirmation_says_aborted(cli: Cli) -> None:
+    cli("init", "--empty")
+    pid = cli("add", "x", "--json").json()["id"]
+    result = cli("rm", str(pid), stdin="n\n")
+    assert result.code == 1 and result.err.strip().splitlines()[-1] == "aborted"
+
+
+def test_overview_json(cli: Cli) -> None:
+    cli("init", "--empty")
+    ids = [cli("add", f"prompt {k}", "--json").json()["id"] for k in range(3)]
+    data = cli("overview", "--json").json()
+    assert data["stats"]["prompts"] == 3
+    assert [e["id"] for e in data["newest"]] == ids[::-1]

@@ -7,9 +7,14 @@ starts fast and never loads torch, diffusers, open_clip, faiss or textual.
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+
+try:  # typer vendors click from 0.2x on; its exceptions are that copy's
+    from typer._click import exceptions as click
+except ImportError:  # pragma: no cover - older typer on the real click
+    from click import exceptions as click  # type: ignore[no-redef]
 
 from promptlib import __version__
 from promptlib.cli import bench, bench_search, db, entries, index, library, models, packs, render, search, styles
@@ -69,7 +74,15 @@ def main() -> None:
     from promptlib.errors import PromptlibError
 
     try:
-        app()  # standalone mode: typer handles usage errors and Ctrl-C itself, then exits
+        code = app(standalone_mode=False)  # returns the exit code of typer.Exit (Ctrl-C: 130), else None
+    except click.UsageError as exc:
+        _usage_error(exc)
+    except typer.Abort:  # Ctrl-C or end of input at a confirmation prompt
+        sys.stderr.write("aborted\n")
+        sys.exit(1)
+    except click.ClickException as exc:
+        _one_line(f"error: {exc.format_message()}")
+        sys.exit(exc.exit_code)
     except PromptlibError as exc:
         if STATE.debug:
             raise
@@ -85,3 +98,27 @@ def main() -> None:
             raise
         sys.stderr.write(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)\n")
         sys.exit(70)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(text: str) -> None:
+    from promptlib.cli.output import err_console
+    from promptlib.textsafe import rich_text
+
+    err_console().print(rich_text(" ".join(text.split()), style="bold red"))
+
+
+# Commands whose argument is a search query, which may start with "-" (a negated clause: -tag:nsfw).
+QUERY_COMMANDS = ("search", "list", "render", "export")
+
+
+def _usage_error(exc: click.UsageError) -> NoReturn:
+    """A usage error as one line: the problem, then where the help is (click prints four lines)."""
+    ctx = exc.ctx
+    message = exc.format_message()
+    hint = f"see '{ctx.command_path} -h'" if ctx is not None else "see 'promptlib -h'"
+    command = ctx.info_name if ctx is not None else None
+    if isinstance(exc, click.NoSuchOption) and command in QUERY_COMMANDS and not exc.option_name.startswith("--"):
+        hint = f"a query that starts with '-' goes after '--', as in: promptlib {command} -- -tag:nsfw; " + hint
+    _one_line(f"error: {message} ({hint})")
+    sys.exit(exc.exit_code)

@@ -69,11 +69,16 @@ def _stats_table(data: dict[str, object]) -> None:
     console().print(table)
 
 
-def overview() -> None:
+def overview(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: stats and newest entries.")] = False,
+) -> None:
     """A summary of the library and the newest entries (what `promptlib tui` shows without a terminal)."""
     with open_library(create=False) as lib:
         data = lib.stats()
         recent = lib.entries(limit=10)
+    if as_json:
+        print_json({"stats": data, "newest": [e.to_json() for e in recent]})
+        return
     console().rule("promptlib")
     _stats_table(data)
     entries_table(recent, title="newest entries")
@@ -94,7 +99,7 @@ def tui() -> None:
     from promptlib.cli.output import STATE
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        overview()
+        overview(as_json=False)
         return
     with open_library(create=False):
         pass  # a missing or broken library is reported here, on one line, before the UI starts
