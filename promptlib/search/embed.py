@@ -239,6 +239,21 @@ def prompt_text(prompt: str) -> str:
 # --- the embedder ----------------------------------------------------------------------------------------------------
 
 
+@contextmanager
+def _quiet_random_weights(*, random: bool) -> Iterator[None]:
+    """Silence open_clip's "No pretrained weights loaded" warning when random weights were asked for."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not (random and record.getMessage().startswith("No pretrained weights loaded"))
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
+
+
 class Embedder:
     """A loaded open_clip model: texts and images in, L2-normalised float32 vectors out. Thread-safe."""
 
@@ -256,7 +271,7 @@ class Embedder:
             precision = "fp16" if self.device.type == "cuda" else "fp32"
         force = {k: v for k, v in tag_preprocess.items() if k != "quick_gelu"}
         try:
-            with torch.random.fork_rng(devices=[]):
+            with torch.random.fork_rng(devices=[]), _quiet_random_weights(random=weights is None):
                 torch.manual_seed(0)  # random weights (benchmarks, tests) are the same in every process
                 model = open_clip.create_model(
                     name,

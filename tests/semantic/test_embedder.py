@@ -192,3 +192,11 @@ def test_half_precision_runs_and_agrees_with_full_precision(tiny_clip: TinyModel
     agree = np.sum(half.embed_images(pictures) * full.embed_images(pictures), axis=1)
     assert agree.min() > 0.98
     assert np.sum(half.embed_texts(["a red circle"]) * full.embed_texts(["a red circle"])) > 0.98
+
+
+def test_random_weights_asked_for_give_no_missing_weights_warning(caplog: pytest.LogCaptureFixture) -> None:
+    from promptlib.search.embed import Embedder
+
+    with caplog.at_level("WARNING"):
+        Embedder(EmbedderSpec(model="RN50", pretrained="random", device="cpu"))
+    assert not [r for r in caplog.records if "No pretrained weights" in r.getMessage()]
