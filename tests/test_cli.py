@@ -244,3 +244,12 @@ def test_overview_json(cli: Cli) -> None:
     data = cli("overview", "--json").json()
     assert data["stats"]["prompts"] == 3
     assert [e["id"] for e in data["newest"]] == ids[::-1]
+
+
+def test_an_unknown_sampler_is_stored_with_a_warning_that_suggests_the_known_name(cli: Cli) -> None:
+    cli("init", "--empty")
+    typo = cli("add", "a fox", "--sampler", "Eular a", "--json")
+    assert typo.code == 0 and typo.json()["params"]["sampler"] == "Eular a"  # kept: other tools have other samplers
+    assert "warning: stored, but sampler 'Eular a'" in typo.err and "did you mean 'Euler a'?" in typo.err
+    known = cli("add", "a fox", "--sampler", "DPM++ 2M Karras")
+    assert known.code == 0 and "warning" not in known.err

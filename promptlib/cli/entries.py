@@ -128,6 +128,7 @@ def add(
             rating=rating,
             favourite=fav,
         )
+    _warn_unknown_sampler(sampler, schedule)
     if as_json:
         print_json(entry.to_json())
     else:
@@ -183,10 +184,24 @@ def edit(
         if all(v is None for v in changes.values()):
             changes = _edit_in_editor(lib.get(entry_id).to_json())
         entry = lib.edit(entry_id, **changes)
+    _warn_unknown_sampler(sampler, schedule)
     if as_json:
         print_json(entry.to_json())
     else:
         note(f"updated #{entry.id}")
+
+
+def _warn_unknown_sampler(sampler: str | None, schedule: str | None) -> None:
+    """Stored as given (other tools have samplers promptlib cannot render), but a likely typo is worth a word."""
+    if sampler is None:
+        return
+    from promptlib.errors import ValidationError
+    from promptlib.render.schedulers import resolve
+
+    try:
+        resolve(sampler, schedule)
+    except ValidationError as exc:
+        note(f"warning: stored, but {exc}")
 
 
 def _edit_in_editor(current: dict[str, Any]) -> dict[str, Any]:

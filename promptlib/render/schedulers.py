@@ -243,8 +243,12 @@ def resolve(sampler: str | None, schedule: str | None = None) -> SchedulerSpec:
     assert name is not None
     spec = BASE.get(name)
     if spec is None:
-        known = ", ".join(BASE)
-        raise ValidationError(f"sampler {name!r} is not available in the renderer (known: {known})")
+        import difflib
+
+        names = [s.name for s in registry()]
+        close = difflib.get_close_matches(str(sampler), names, n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValidationError(f"sampler {name!r} is not available in the renderer ({hint}known: {', '.join(BASE)})")
     if sched in (None, "automatic"):
         return spec
     return _with_schedule(spec, sched)
