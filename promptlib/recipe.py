@@ -105,6 +105,7 @@ SAMPLERS: tuple[str, ...] = (
     "DPM++ SDE",
     "DPM++ 2M SDE",
     "DPM++ 2M SDE Heun",
+    "DPM++ 3M",
     "DPM++ 3M SDE",
     "DPM fast",
     "DPM adaptive",
@@ -190,6 +191,7 @@ _SAMPLER_ALIASES: dict[str, str] = {_key(s): s for s in SAMPLERS} | {
     "k dpmpp 2m sde": "DPM++ 2M SDE",
     "dpmpp 2m sde heun": "DPM++ 2M SDE Heun",
     "dpmpp 2m sde heun gpu": "DPM++ 2M SDE Heun",
+    "dpmpp 3m": "DPM++ 3M",  # InvokeAI's dpmpp_3m (DPMSolverMultistep, order 3)
     "dpmpp 3m sde": "DPM++ 3M SDE",
     "dpmpp 3m sde gpu": "DPM++ 3M SDE",
     "dpm fast": "DPM fast",

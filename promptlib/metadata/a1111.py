@@ -66,6 +66,7 @@ def parse_infotext(text: str, *, generator: str = GENERATOR) -> Recipe:
     if len(text) > MAX_METADATA_CHARS:
         raise FormatError(f"infotext is longer than {MAX_METADATA_CHARS:,} characters")
     lines = text.replace("\r\n", "\n").strip().split("\n")
+    lines, templates = _split_templates(lines)
     params: list[Param] = []
     if is_param_line(lines[-1]):
         params = parse_param_line(lines.pop())
@@ -84,7 +85,31 @@ def parse_infotext(text: str, *, generator: str = GENERATOR) -> Recipe:
     for tag in lora_tags(builder.prompt):
         builder.lora(*tag)
     _apply_params(builder, params)
+    for key, value in templates.items():
+        builder.add_extra(key, value)
     return builder.build()
+
+
+_TEMPLATE_PREFIXES = ("Template: ", "Negative Template: ")
+
+
+def _split_templates(lines: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The lines without the ``Template:`` / ``Negative Template:`` blocks that sd-dynamic-prompts appends after
+    the parameter line ("Save template to metadata"; each may span lines), and those blocks by name."""
+    for index in range(len(lines) - 1, 0, -1):
+        if lines[index].startswith(_TEMPLATE_PREFIXES) and is_param_line(lines[index - 1]):
+            break
+    else:
+        return lines, {}
+    templates: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in lines[index:]:
+        prefix = next((p for p in _TEMPLATE_PREFIXES if line.startswith(p)), None)
+        if prefix is not None and prefix.rstrip(": ") not in templates:
+            current = templates[prefix.rstrip(": ")] = [line[len(prefix) :]]
+        else:
+            current.append(line)
+    return lines[:index], {key: "\n".join(value).strip() for key, value in templates.items()}
 
 
 def is_param_line(line: str) -> bool:

@@ -40,6 +40,12 @@ _XMP_KEY = "XML:com.adobe.xmp"
 _IFD0_TAGS = {0x010E: "ImageDescription", 0x010F: "Make", 0x0110: "Model", 0x0131: "Software", 0x013B: "Artist"}
 _XP_TAGS = {0x9C9C: "XPComment", 0x9C9F: "XPSubject"}
 _EXIF_IFD = 0x8769
+# Text chunks that hold generation data (lowercase). Only with none of them is a PNG checked for stealth data in its
+# pixels: an editor's or a website's "Software" chunk must not hide it.
+_GENERATION_KEYS = frozenset(
+    {"parameters", "prompt", "workflow", "comment", "invokeai_metadata", "invokeai_graph", "sd-metadata", "dream",
+     "sui_image_params", "promptlib"}
+)  # fmt: skip
 _EXIF_TAGS = {0x9286: "UserComment", 0x927C: "MakerNote"}
 
 
@@ -170,7 +176,8 @@ def _read_png(stream: IO[bytes], size: int, *, label: str, stealth: bool) -> Ima
             text.setdefault(key, value)
     xmp = text.get(_XMP_KEY)
     hidden = None
-    if stealth and not (text or exif.get("UserComment")) and depth == 8 and color in (2, 6) and not interlace:
+    carried = exif.get("UserComment") or any(key.lower() in _GENERATION_KEYS for key in text)
+    if stealth and not carried and depth == 8 and color in (2, 6) and not interlace:
         channels = 4 if color == 6 else 3
         first = first_pixels(stream, idat, width=width, height=height, channels=channels, count=_SIGNATURE_BITS)
         if first is not None and _has_stealth_signature(first, channels):
@@ -379,10 +386,12 @@ def _exif_fields(exif: Any, *, label: str, notes: list[str]) -> tuple[dict[str, 
     except Exception as exc:  # get_ifd parses lazily and can fail on hostile offsets
         notes.append(f"skipped unreadable EXIF ({type(exc).__name__})")
         return {}, {}
-    for tags, source in ((_IFD0_TAGS, base), (_EXIF_TAGS, sub)):
+    # Fooocus writes UserComment and MakerNote into IFD0 itself (modules/meta_parser.py): read there when the
+    # Exif sub-IFD, where the EXIF standard puts them, has none.
+    for tags, source in ((_IFD0_TAGS, base), (_EXIF_TAGS, sub), (_EXIF_TAGS, base)):
         for tag, tag_name in tags.items():
             value = source.get(tag)
-            if value is None:
+            if value is None or tag_name in out:
                 continue
             is_comment = tag == 0x9286
             decoded = decode_user_comment(_as_bytes(value), endian=endian) if is_comment else _exif_string(value)

@@ -82,6 +82,10 @@ def parse_easydiffusion(data: Mapping[str, Any] | str, *, raw: str | None = None
         builder.set("clip_skip", clip_skip, key="clip_skip")
     names = fields.get("use_lora_model")
     weights = fields.get("lora_alpha")
+    if isinstance(names, str) and "lora model" in {str(key).lower() for key in data}:
+        # the "txt" format joins lists with ", " (save_utils.format_value)
+        names = [name.strip() for name in names.split(", ")]
+        weights = [w.strip() for w in weights.split(", ")] if isinstance(weights, str) else weights
     if isinstance(names, str):
         names, weights = [names], [weights]
     if isinstance(names, list):

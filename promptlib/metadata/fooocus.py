@@ -85,13 +85,25 @@ def parse_a1111_scheme(text: str) -> Recipe:
     """Parse Fooocus's A1111-style infotext; LoRAs come from ``Lora weights``/``Lora hashes``. Raises FormatError."""
     recipe = a1111.parse_infotext(text, generator=GENERATOR)
     extra = dict(recipe.extra)
-    weights = _name_values(extra.pop("Lora weights", None))
+    weights = _name_values(extra.get("Lora weights"))
     hashes = _name_values(extra.get("Lora hashes"))
-    update: dict[str, Any] = {}
+    update: dict[str, Any] = {"extra": extra}
     if recipe.vae is not None and recipe.vae.lower().startswith("default"):
         update["vae"] = None  # "Default (model)": the checkpoint's own VAE
+    # As in the JSON scheme: the prompt is what the user typed ("Raw prompt"); the prompt lines of this scheme hold
+    # the style-expanded prompt that was rendered, kept as full_prompt (Fooocus's own reader does the same).
+    for raw_key, field, full_key in (
+        ("Raw prompt", "prompt", "full_prompt"),
+        ("Raw negative prompt", "negative_prompt", "full_negative_prompt"),
+    ):
+        raw = to_text(extra.get(raw_key))
+        if raw is not None:
+            extra.pop(raw_key)
+            extra[full_key] = getattr(recipe, field)
+            update[field] = raw.strip()
     if not weights:
         return recipe.model_copy(update=update)
+    extra.pop("Lora weights")
     extra.pop("Lora hashes", None)
     loras = list(recipe.loras)
     known = {lora.name for lora in loras}
@@ -102,7 +114,7 @@ def parse_a1111_scheme(text: str) -> Recipe:
             strength = to_float(weight)
             digest = to_text(hashes.get(name))
             loras.append(LoraRef(name=stem, weight=1.0 if strength is None else strength, hash=digest))
-    return recipe.model_copy(update={**update, "loras": tuple(loras), "extra": extra})
+    return recipe.model_copy(update={**update, "loras": tuple(loras)})
 
 
 def _name_values(value: Any) -> dict[str, str]:

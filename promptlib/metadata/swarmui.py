@@ -39,10 +39,9 @@ def parse_swarmui(text: str) -> Recipe:
     layer = to_int(params.get("clipstopatlayer"))
     if layer is not None and layer < 0:
         builder.set("clip_skip", -layer, key="clipstopatlayer")  # "stop at layer -2" is A1111's clip skip 2
-    names = params.get("loras")
-    weights = params.get("loraweights")
-    if isinstance(names, list):
-        weights = weights if isinstance(weights, list) else []
+    # "List-values will either be JSON lists, or comma separated list strings" (SwarmUI's Image Metadata Format)
+    names, weights = _listed(params.get("loras")), _listed(params.get("loraweights"))
+    if names:
         for index, name in enumerate(names):
             builder.lora(name, weights[index] if index < len(weights) else 1.0)
     _hashes(data.get("sui_models"), builder)
@@ -76,3 +75,9 @@ def read(chunks: ImageChunks) -> list[Recipe]:
         if text and _MARKER in text and text.lstrip().startswith("{"):
             return [parse_swarmui(text)]
     return []
+
+
+def _listed(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value if isinstance(value, list) else []

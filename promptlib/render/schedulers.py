@@ -159,6 +159,7 @@ BASE: dict[str, SchedulerSpec] = {
             steps=(20, 30),
             stochastic=True,
         ),
+        _base("DPM++ 3M", "DPMSolverMultistepScheduler", {"solver_order": 3}, steps=(20, 30)),
         _base(
             "DPM++ 3M SDE",
             "DPMSolverMultistepScheduler",
@@ -198,6 +199,7 @@ KARRAS_NAMES: tuple[str, ...] = (
     "DPM++ 2M",
     "DPM++ SDE",
     "DPM++ 2M SDE",
+    "DPM++ 3M",
     "DPM++ 3M SDE",
     "Euler",
     "Heun",

@@ -305,3 +305,19 @@ def test_prompt_only_round_trip_without_params(prompt: str) -> None:
         return
     back = parse_infotext(format_infotext(Recipe(prompt=prompt)))
     assert back.prompt == prompt
+
+
+def test_dynamic_prompts_template_lines_after_the_parameter_line() -> None:
+    # sd-dynamic-prompts "Save template to metadata" appends these after the parameter line (pnginfo_saver.py)
+    text = (
+        "a red cat\nNegative prompt: ugly\n"
+        "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512, Model: sd15\n"
+        "Template: a {red|blue}\ncat\nNegative Template: ugly"
+    )
+    recipe = parse_infotext(text)
+    assert (recipe.prompt, recipe.negative_prompt) == ("a red cat", "ugly")
+    assert (recipe.steps, recipe.seed, recipe.sampler, recipe.width, recipe.model) == (20, 1, "Euler a", 512, "sd15")
+    assert recipe.extra["Template"] == "a {red|blue}\ncat" and recipe.extra["Negative Template"] == "ugly"
+    # a prompt line that merely starts with "Template: " is still the prompt
+    plain = parse_infotext("Template: a poster\nSteps: 20, Sampler: Euler, Seed: 3, Size: 512x512")
+    assert plain.prompt == "Template: a poster" and plain.seed == 3

@@ -125,10 +125,13 @@ def test_stealth_rgb(img: Any) -> None:
     assert read_chunks(img.build_png(30, 20, color_type=2, pixels=pixels)).stealth == "hidden in rgb"
 
 
-def test_stealth_only_without_text_and_optional(img: Any) -> None:
+def test_stealth_only_without_generation_text_and_optional(img: Any) -> None:
     pixels = img.stealth_pixels("hidden", 30, 20, compressed=False)
     with_text = img.build_png(30, 20, color_type=6, pixels=pixels, before=(img.text_chunk("parameters", "x"),))
     assert read_chunks(with_text).stealth is None
+    # an editor's or a website's chunk must not hide it
+    edited = img.build_png(30, 20, color_type=6, pixels=pixels, before=(img.text_chunk("Software", "GIMP 2.10"),))
+    assert read_chunks(edited).stealth == "hidden"
     plain = img.build_png(30, 20, color_type=6, pixels=pixels)
     assert read_chunks(plain, stealth=False).stealth is None
     assert read_chunks(img.build_png(30, 20, color_type=6)).stealth is None

@@ -68,3 +68,11 @@ def test_detection_and_errors() -> None:
         parse_easydiffusion({"prompt": "x"})
     with pytest.raises(FormatError):
         parse_easydiffusion("[1, 2]")
+
+
+def test_txt_labels_join_lists_with_commas() -> None:
+    # "embed,txt" metadata: labels as keys, lists joined with ", " (save_utils.format_value)
+    fields = {"Prompt": "a cat", "Seed": "42", "Stable Diffusion model": "sd-v1-5", "Sampler": "euler_a", "Steps": "25",
+              "Guidance Scale": "7.5", "LoRA model": "lora_one, lora_two", "LoRA Strength": "0.5, 0.8"}  # fmt: skip
+    recipe = parse_easydiffusion(fields)
+    assert [(lora.name, lora.weight) for lora in recipe.loras] == [("lora_one", 0.5), ("lora_two", 0.8)]

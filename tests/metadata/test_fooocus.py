@@ -90,3 +90,37 @@ def test_read_png_jpeg_and_unclaimed() -> None:
 def test_bad_json_with_scheme_is_a_format_error() -> None:
     with pytest.raises(FormatError):
         read(ImageChunks("f.png", "PNG", 1, 1, text={"parameters": "{oops", "fooocus_scheme": "fooocus"}))
+
+
+def test_a1111_scheme_takes_the_raw_prompts_like_the_json_scheme() -> None:
+    # Fooocus's A1111 scheme writes the style-expanded prompt on the prompt lines; what the user typed is in
+    # "Raw prompt" / "Raw negative prompt" (modules/meta_parser.py), as "prompt" is in the JSON scheme.
+    text = (
+        "a cat, cinematic, highly detailed\nNegative prompt: ugly, lowres\n"
+        "Steps: 30, Sampler: DPM++ 2M SDE Karras, Seed: 123, Size: 1152x896, CFG scale: 4, "
+        'Raw prompt: "a cat, fluffy", Raw negative prompt: ugly, Version: Fooocus v2.5.5'
+    )
+    recipe = parse_a1111_scheme(text)
+    assert (recipe.prompt, recipe.negative_prompt) == ("a cat, fluffy", "ugly")
+    assert recipe.extra["full_prompt"] == "a cat, cinematic, highly detailed"
+    assert recipe.extra["full_negative_prompt"] == "ugly, lowres"
+    assert "Raw prompt" not in recipe.extra and recipe.steps == 30
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
+def test_jpeg_and_webp_with_the_parameters_in_ifd0_as_fooocus_writes_them(fmt: str) -> None:
+    import io
+
+    from PIL import Image
+
+    from promptlib.metadata import read_image
+
+    exif = Image.Exif()
+    exif[0x9286] = json.dumps(SCHEME)  # Fooocus: exif[0x9286] = metadata, exif[0x927C] = scheme, both in IFD0
+    exif[0x927C] = "fooocus"
+    exif[0x0131] = "Fooocus v2.5.5"
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, fmt, exif=exif)
+    meta = read_image(buf.getvalue())
+    assert meta.generator == "fooocus"
+    assert meta.recipes[0].prompt == "a smiling goldfish" and meta.recipes[0].steps == 30

@@ -151,3 +151,10 @@ def test_read_prefers_the_newest_generation_and_falls_back() -> None:
     assert read(ImageChunks("x.png", "PNG", 1, 1, text={"parameters": "x"})) == []
     with pytest.raises(FormatError):
         read(ImageChunks("x.png", "PNG", 1, 1, text={"invokeai_metadata": "[]"}))
+
+
+def test_dpmpp_3m_schedulers_are_named_like_the_others() -> None:
+    from promptlib.recipe import canonical_sampler
+
+    assert canonical_sampler("dpmpp_3m") == ("DPM++ 3M", None)
+    assert canonical_sampler("dpmpp_3m_k") == ("DPM++ 3M", "karras")

@@ -66,3 +66,11 @@ def test_read_png_and_jpeg() -> None:
 def test_bad(text: str) -> None:
     with pytest.raises(FormatError):
         parse_swarmui(text)
+
+
+def test_lora_lists_as_comma_separated_strings() -> None:
+    # "List-values will either be JSON lists, or comma separated list strings" (docs/Image Metadata Format.md)
+    data = {"sui_image_params": {"prompt": "a cat", "model": "sd_xl_base_1.0", "seed": 1, "steps": 20,
+            "loras": "arcane_style,detail-tweaker", "loraweights": "0.8,0.5"}}  # fmt: skip
+    recipe = parse_swarmui(json.dumps(data))
+    assert [(lora.name, lora.weight) for lora in recipe.loras] == [("arcane_style", 0.8), ("detail-tweaker", 0.5)]
