@@ -92,19 +92,26 @@ class Config:
         embedding = data.get("embedding", {})
         render = data.get("render", {})
         return cls(
-            search_limit=int(search.get("default_limit", 20)),
+            search_limit=_int(search.get("default_limit", 20), "search.default_limit", minimum=1),
             embedding_model=str(embedding.get("model", "ViT-B-32")),
             embedding_pretrained=str(embedding.get("pretrained", "laion2b_s34b_b79k")),
             embedding_checkpoint=str(embedding["checkpoint"]) if embedding.get("checkpoint") else None,
             embedding_model_config=str(embedding["model_config"]) if embedding.get("model_config") else None,
             embedding_device=str(embedding.get("device", "auto")),
-            embedding_batch_size=int(embedding.get("batch_size", 0)),
-            embedding_workers=int(embedding.get("workers", -1)),
+            embedding_batch_size=_int(embedding.get("batch_size", 0), "embedding.batch_size", minimum=0),
+            embedding_workers=_int(embedding.get("workers", -1), "embedding.workers", minimum=-1),
             render_device=str(render.get("device", "auto")),
             render_dtype=str(render.get("dtype", "auto")),
             render_model_dirs=_str_tuple(render.get("model_dirs", ()), "render.model_dirs"),
             raw=data,
         )
+
+
+def _int(value: Any, key: str, *, minimum: int) -> int:
+    """A TOML integer of at least `minimum`; anything else is a malformed config (ValueError naming the key)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{key} must be a whole number of at least {minimum}, not {value!r}")
+    return value
 
 
 def _str_tuple(value: Any, key: str) -> tuple[str, ...]:

@@ -838,18 +838,21 @@ class Library:
             what = "folder is not empty" if target.is_dir() else "file exists"
             raise ValidationError(f"{target}: the {what}; choose another target or pass overwrite (--force)")
 
-        return exporting.export(
-            self,
-            Path(target),
-            fmt=fmt,
-            name=name,
-            query=query,
-            author=author,
-            license=license,
-            description=description,
-            include_styles=include_styles,
-            include_images=include_images,
-        )
+        try:
+            return exporting.export(
+                self,
+                Path(target),
+                fmt=fmt,
+                name=name,
+                query=query,
+                author=author,
+                license=license,
+                description=description,
+                include_styles=include_styles,
+                include_images=include_images,
+            )
+        except OSError as exc:
+            raise LibraryError(f"cannot write {target}: {exc.strerror or exc}") from None
 
     def entry_ids(self, query: str = "", *, sort: str = "old") -> list[int]:
         """Every entry id matching `query`, unranked and unbounded (for exports and batch operations)."""

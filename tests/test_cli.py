@@ -253,3 +253,10 @@ def test_an_unknown_sampler_is_stored_with_a_warning_that_suggests_the_known_nam
     assert "warning: stored, but sampler 'Eular a'" in typo.err and "did you mean 'Euler a'?" in typo.err
     known = cli("add", "a fox", "--sampler", "DPM++ 2M Karras")
     assert known.code == 0 and "warning" not in known.err
+
+
+@pytest.mark.parametrize("group", [(), ("index",), ("db",)])
+def test_a_command_group_without_a_command_prints_its_help(cli: Cli, group: tuple[str, ...]) -> None:
+    result = cli(*group)
+    assert result.out.startswith(f"Usage: promptlib {' '.join(group)}".rstrip() + " [OPTIONS] COMMAND")
+    assert "Commands" in result.out and result.err == ""

@@ -75,6 +75,9 @@ def main() -> None:
 
     try:
         code = app(standalone_mode=False)  # returns the exit code of typer.Exit (Ctrl-C: 130), else None
+    except click.NoArgsIsHelpError as exc:  # a command group run bare: its help, as click would show it
+        sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx is not None else exc.format_message() + "\n")
+        sys.exit(2)
     except click.UsageError as exc:
         _usage_error(exc)
     except typer.Abort:  # Ctrl-C or end of input at a confirmation prompt

@@ -84,7 +84,9 @@ def doctor(
 
         for f in findings:
             mark = "fixed" if fix and f.fixable else "fixable" if f.fixable else "problem"
-            console().print(rich_text(f"{mark:8} {f.kind:14} {f.detail}" + (f"  {f.path}" if f.path else "")))
+            console().print(
+                rich_text(f"{mark:8} {f.kind:14} {f.detail}" + (f"  {f.path}" if f.path else "")), soft_wrap=True
+            )
     unfixed = [f for f in findings if not (fix and f.fixable)]
     if unfixed:
         raise typer.Exit(1)

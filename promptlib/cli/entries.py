@@ -323,8 +323,9 @@ def rate(
     if value == -1:
         raise fail(f"rating {rating!r} must be 0-5 or 'none'")
     with open_library(create=False) as lib:
-        lib.rate(ids, value)
-    note(f"rated {len(ids)}")
+        count = lib.rate(ids, value)
+    what = "rating cleared" if value is None else f"rated {value} star{'' if value == 1 else 's'}"
+    note(f"{_entries(count)} {what}")
 
 
 def fav(
@@ -336,8 +337,12 @@ def fav(
     Example: promptlib fav 12 --off
     """
     with open_library(create=False) as lib:
-        lib.favourite(ids, not off)
-    note(f"{'unmarked' if off else 'marked'} {len(ids)}")
+        count = lib.favourite(ids, not off)
+    note(f"{_entries(count)} {'no longer marked' if off else 'marked'} as favourite")
+
+
+def _entries(count: int) -> str:
+    return f"{count} entr{'y' if count == 1 else 'ies'}"
 
 
 def dup(entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MAX_ID)], as_json: JSON = False) -> None:

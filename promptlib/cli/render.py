@@ -433,9 +433,9 @@ def grid(
     from promptlib.textsafe import rich_text
 
     console().print(rich_text(f"grid {result.grid_id}: {len(result.cells)} cells, {result.width}x{result.height}"))
-    console().print(rich_text(str(result.path)))
+    console().print(rich_text(str(result.path)), soft_wrap=True)  # a path stays one line, for $(promptlib grid …)
     if result.animation:
-        console().print(rich_text(f"animation: {result.animation}"))
+        console().print(rich_text(f"animation: {result.animation}"), soft_wrap=True)
 
 
 def schedulers(as_json: JSON = False) -> None:

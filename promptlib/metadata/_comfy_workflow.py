@@ -69,6 +69,12 @@ WIDGETS: dict[str, tuple[str, ...]] = {
     "ControlNetApply": ("strength",),
     "ControlNetApplyAdvanced": ("strength", "start_percent", "end_percent"),
     "LatentComposite": ("x", "y", "feather"),
+    "StringConcatenate": ("string_a", "string_b", "delimiter"),
+    "Text Concatenate": ("delimiter", "clean_whitespace"),  # WAS: text_a..text_d are inputs only
+    "CR Text Concatenate": ("separator",),
+    "Lora Loader Stack (rgthree)": tuple(f"{name}_0{index}" for index in range(1, 5) for name in ("lora", "strength")),
+    "KSampler Config (rgthree)": ("steps_total", "refiner_step", "cfg", "sampler_name", "scheduler"),
+    "SDXL Config (rgthree)": ("steps_total", "refiner_step", "sampler_name", "scheduler"),
 }
 _SKIPPED_TYPES = {"Reroute", "PrimitiveNode", "Note", "MarkdownNote"}
 
@@ -160,6 +166,9 @@ def _widget_inputs(node: dict[str, Any], kind: str) -> dict[str, Any]:
         return {str(key): value for key, value in values.items()}
     if not isinstance(values, list):
         return {}
+    rows = [value for value in values if isinstance(value, dict) and isinstance(value.get("lora"), str)]
+    if rows and kind not in WIDGETS:  # rgthree Power Lora Loader: a dict per LoRA, named lora_1.. in API graphs
+        return {f"lora_{index}": row for index, row in enumerate(rows, 1)}
     names = WIDGETS.get(kind)
     if names is None:
         widget_names = [

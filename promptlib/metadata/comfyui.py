@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 from promptlib.errors import FormatError
+from promptlib.limits import MAX_METADATA_CHARS
 from promptlib.metadata._comfy_workflow import MAX_NODES, workflow_to_graph
 from promptlib.metadata._util import RecipeBuilder, load_json, looks_like_json_object, parse_size, to_float, to_int
 from promptlib.metadata.chunks import ImageChunks
@@ -23,6 +25,8 @@ GENERATOR = "comfyui"
 MAX_SAMPLERS = 64
 _BUDGET = 4096  # nodes one walk may visit
 _MAX_HOPS = 256  # links one chain (reroute-like passthroughs, scalar lookups) may follow
+_MAX_NESTING = 32  # string-concatenation nodes evaluated inside one another (each level is two stack frames)
+_TEXT_BUDGET = MAX_METADATA_CHARS  # characters one prompt walk's concatenations may build (doubling chains)
 Graph = dict[str, dict[str, Any]]
 
 _VALUE_NAMES = ("value", "Value", "int", "float", "number", "string", "text", "seed", "INT", "FLOAT", "STRING")
@@ -38,7 +42,15 @@ _LORA_WEIGHT_KEYS = (
     "lora_strength",
     "weight",
 )
-_LORA_NAME_RE = re.compile(r"lora_name(_\d+)?")
+# lora_name, lora_name_2 (core, Efficiency, Comfyroll) and lora_01 (rgthree Lora Loader Stack), not a bare "lora" link.
+_LORA_NAME_RE = re.compile(r"(?:lora_name|lora(?=_\d))(_\d+)?")
+_RGTHREE_STACK = "Lora Loader Stack (rgthree)"  # skips a LoRA whose strength is 0 (rgthree py/lora_stack.py)
+# The input each output slot passes on, for nodes with several scalar outputs: a link is [node_id, slot], and
+# matching by input name alone sends a KSampler's `steps` nowhere (rgthree py/ksampler_config.py, sdxl_config.py).
+_OUTPUT_INPUTS: dict[str, tuple[str, ...]] = {
+    "KSampler Config (rgthree)": ("steps_total", "refiner_step", "cfg", "sampler_name", "scheduler"),
+    "SDXL Config (rgthree)": ("steps_total", "refiner_step", "sampler_name", "scheduler"),
+}
 _NO_FOLLOW = frozenset(
     [
         "clip",
@@ -72,6 +84,47 @@ _NOT_TEXT = frozenset({"delimiter", "separator", "clip_name", "mode", "wildcard_
 _SAMPLER_INPUTS = ("steps", "sigmas", "sampler_name", "sampler", "seed", "noise_seed", "noise", "cfg")
 _CONSUMED = frozenset({"seed", "noise_seed", "steps", "cfg", "sampler_name", "scheduler", "control_after_generate"})
 _CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+@dataclass(frozen=True)
+class _Joiner:
+    """How a string-concatenation node builds its output, so the prompt keeps its real delimiter."""
+
+    parts: tuple[str, ...]  # the inputs joined, in this order
+    delimiter: str  # the input holding the delimiter
+    default: str  # the delimiter when that input is absent
+    drop_empty: bool = False  # empty pieces are left out rather than joined
+    strip_switch: str | None = None  # an input that strips each piece unless it is "false"
+    escaped_newline: bool = False  # a typed "\\n" delimiter means a newline
+
+
+_JOINERS: dict[str, _Joiner] = {
+    # Comfy-Org/ComfyUI comfy_extras/nodes_string.py: delimiter.join((string_a, string_b))
+    "StringConcatenate": _Joiner(("string_a", "string_b"), "delimiter", ""),
+    # WASasquatch/was-node-suite-comfyui WAS_Text_Concatenate: the non-empty text_a..text_d, stripped by default
+    "Text Concatenate": _Joiner(
+        ("text_a", "text_b", "text_c", "text_d"),
+        "delimiter",
+        ", ",
+        drop_empty=True,
+        strip_switch="clean_whitespace",
+        escaped_newline=True,
+    ),
+    # Suzie1/ComfyUI_Comfyroll_CustomNodes CR_TextConcatenate: text1 + separator + text2
+    "CR Text Concatenate": _Joiner(("text1", "text2"), "separator", ""),
+}
+
+
+@dataclass
+class _TextWalk:
+    """One prompt walk, shared with the concatenations it evaluates: one visit budget, one text budget, one cache."""
+
+    role: str
+    visits: int = 0
+    chars: int = 0
+    joined: dict[str, str | None] = field(default_factory=dict)
+    clip_skip: int | None = None
+    guidance: Any = None
 
 
 def parse_prompt_graph(text: str) -> list[Recipe]:
@@ -176,12 +229,20 @@ class _Walker:
         return kind
 
     def scalar(self, value: Any, names: tuple[str, ...] = ()) -> Any:
-        """A literal input value, or the value a linked node (primitive, seed/int/string node) provides."""
+        """A literal input value, or the value a linked node (primitive, seed/int/string node) provides.
+
+        A link into a node of `_OUTPUT_INPUTS` follows the input behind its output slot; others match by name.
+        """
         for _hop in range(_MAX_HOPS):
             node_id = self.target(value)
             if node_id is None:
                 return value if _is_scalar(value) else None
             inputs = self.inputs(node_id)
+            passed = _OUTPUT_INPUTS.get(self.kind(node_id), ())
+            slot: int = value[1]
+            if 0 <= slot < len(passed) and passed[slot] in inputs:
+                value = inputs[passed[slot]]
+                continue
             name = next((n for n in (*names, *_VALUE_NAMES) if n in inputs), None)
             if name is not None:
                 value = inputs[name]
@@ -313,14 +374,17 @@ class _Walker:
         """Prompt texts behind a conditioning link, plus clip skip and Flux guidance met on the way."""
         if isinstance(start, str):
             return ([start.strip()] if start.strip() else []), None, None
-        other = "negative" if role == "positive" else "positive"
+        walk = _TextWalk(role)
+        found = self._texts(start, walk, depth=0)
+        return found, walk.clip_skip, walk.guidance
+
+    def _texts(self, start: Any, walk: _TextWalk, *, depth: int) -> list[str]:
+        other = "negative" if walk.role == "positive" else "positive"
         found: list[str] = []
-        clip_skip: int | None = None
-        guidance: Any = None
         # The stack holds node ids to expand and texts to emit, so texts come out in input order.
         stack: list[tuple[str, str]] = [("node", node_id)] if (node_id := self.target(start)) is not None else []
         seen: set[str] = set()
-        while stack and len(seen) < _BUDGET:
+        while stack and walk.visits < _BUDGET:
             what, item = stack.pop()
             if what == "text":
                 if item not in found:
@@ -329,6 +393,12 @@ class _Walker:
             if item in seen or self.kind(item) == "ConditioningZeroOut":
                 continue  # a zeroed-out conditioning carries no text, whatever feeds it
             seen.add(item)
+            walk.visits += 1
+            joined = self._joined(item, walk, depth=depth)
+            if joined is not None:
+                if joined.strip():
+                    stack.append(("text", joined.strip()))
+                continue
             inputs = self.inputs(item)
             wildcard_done = isinstance(inputs.get("populated_text"), str) and inputs["populated_text"].strip()
             children: list[tuple[str, str]] = []
@@ -338,20 +408,60 @@ class _Walker:
                     continue
                 if isinstance(value, str):
                     text = value.strip()
-                    if text and lower not in _NOT_TEXT and (role in lower or _is_text_name(lower)):
+                    if text and lower not in _NOT_TEXT and (walk.role in lower or _is_text_name(lower)):
                         children.append(("text", text))
                     continue
-                if lower == "guidance" and guidance is None:
-                    guidance = to_float(self.scalar(value, ("guidance",)))
+                if lower == "guidance" and walk.guidance is None:
+                    walk.guidance = to_float(self.scalar(value, ("guidance",)))
                 linked = self.target(value)
                 if linked is None:
                     continue
                 if lower == "clip":
-                    clip_skip = clip_skip or self._clip_skip(value)
+                    walk.clip_skip = walk.clip_skip or self._clip_skip(value)
                 elif lower not in _NO_FOLLOW:
                     children.append(("node", linked))
             stack.extend(reversed(children))
-        return found, clip_skip, guidance
+        return found
+
+    def _joined(self, node_id: str, walk: _TextWalk, *, depth: int) -> str | None:
+        """The output of a known string-concatenation node, built as the node builds it; None for other nodes.
+
+        Also None past `_MAX_NESTING`, on a cycle or beyond the walk's text budget: the caller then walks the
+        node like any other, keeping its pieces (newline-joined) but not its delimiter.
+        """
+        joiner = _JOINERS.get(self.kind(node_id))
+        if joiner is None or depth >= _MAX_NESTING:
+            return None
+        if node_id in walk.joined:
+            return walk.joined[node_id]
+        walk.joined[node_id] = None  # a link back to this node while it is being built reads as unknown
+        inputs = self.inputs(node_id)
+        delimiter = _as_text(self.scalar(inputs.get(joiner.delimiter, joiner.default), (joiner.delimiter,)))
+        if delimiter is None:
+            return None
+        pieces: list[str] = []
+        for name in joiner.parts:
+            value = inputs.get(name, "")
+            if self.target(value) is not None:
+                text = "\n".join(self._texts(value, walk, depth=depth + 1))
+                raw = self.scalar(value)  # the walk strips texts; a string node passes its spaces on
+                pieces.append(raw if isinstance(raw, str) and raw.strip() == text else text)
+            else:
+                pieces.append(_as_text(value) or "")
+        if joiner.strip_switch is not None:
+            switch = self.scalar(inputs.get(joiner.strip_switch, "true"), (joiner.strip_switch,))
+            if switch not in ("false", False):
+                pieces = [piece.strip() for piece in pieces]
+        if joiner.drop_empty:
+            pieces = [piece for piece in pieces if piece]
+        if joiner.escaped_newline and delimiter == "\\n":
+            delimiter = "\n"
+        size = sum(len(piece) for piece in pieces) + len(delimiter) * max(len(pieces) - 1, 0)
+        if walk.chars + size > _TEXT_BUDGET:
+            return None  # nodes that double one another's output must not build gigabytes
+        walk.chars += size
+        walk.joined[node_id] = joined = delimiter.join(pieces)
+        return joined
 
     def _clip_skip(self, value: Any) -> int | None:
         for _hop in range(_MAX_HOPS):
@@ -377,7 +487,7 @@ class _Walker:
                 continue
             seen.add(current)
             inputs = self.inputs(current)
-            groups.append(self._loras(inputs))
+            groups.append(self._loras(current))
             if not builder.has("model"):
                 for key in _MODEL_FILE_KEYS:
                     name = self.scalar(inputs.get(key), (key,))
@@ -398,11 +508,14 @@ class _Walker:
             for name, weight in group:
                 builder.lora(name, weight)
 
-    def _loras(self, inputs: dict[str, Any]) -> list[tuple[str, Any]]:
+    def _loras(self, node_id: str) -> list[tuple[str, Any]]:
+        inputs = self.inputs(node_id)
         found: list[tuple[str, Any]] = []
         for key, value in inputs.items():
             if isinstance(value, dict) and isinstance(value.get("lora"), str):
-                if value.get("on", True) is not False:  # rgthree Power Lora Loader rows
+                # rgthree Power Lora Loader rows: applied when on and either strength (model, clip) is not 0
+                strength, strength_clip = to_float(value.get("strength", 1.0)), to_float(value.get("strengthTwo"))
+                if value.get("on", True) is not False and not (strength == 0 and strength_clip in (None, 0)):
                     found.append((value["lora"], value.get("strength", 1.0)))
                 continue
             match = _LORA_NAME_RE.fullmatch(key)
@@ -418,6 +531,8 @@ class _Walker:
                 if f"{weight_key}{suffix}" in inputs:
                     weight = self.scalar(inputs[f"{weight_key}{suffix}"], (weight_key,))
                     break
+            if self.kind(node_id) == _RGTHREE_STACK and to_float(weight) == 0:
+                continue
             found.append((name, weight))
         return found
 
@@ -495,6 +610,11 @@ def _scaled(value: int, factor: float) -> int:
         return round(value * factor)
     except (OverflowError, ValueError):
         return 0
+
+
+def _as_text(value: Any) -> str | None:
+    """A STRING input as ComfyUI hands it to a node (validation turns scalars into str); None for non-scalars."""
+    return str(value) if _is_scalar(value) else None
 
 
 def _is_text_name(name: str) -> bool:

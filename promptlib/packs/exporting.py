@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from promptlib.errors import ValidationError
+from promptlib.errors import NotFoundError, ValidationError
 from promptlib.packs.schema import PackEntry, PackFile, PackImage, PackManifest, PackParams, PackStyle
 
 if TYPE_CHECKING:
@@ -51,7 +51,14 @@ def collect(
         pack_images = []
         for render in entry.renders if include_images else ():
             rel = f"images/{render.image_sha256}.{Path(render.image_path).suffix.lstrip('.') or 'png'}"
-            images[rel] = lib.image_path(render).read_bytes()
+            path = lib.image_path(render)
+            try:
+                images[rel] = path.read_bytes()
+            except OSError as exc:
+                raise NotFoundError(
+                    f"render {render.id}'s image {path} cannot be read ({exc.strerror or exc}): "
+                    "`promptlib doctor` finds and fixes missing files"
+                ) from None
             pack_images.append(
                 PackImage(path=rel, sha256=render.image_sha256, width=render.width, height=render.height)
             )

@@ -598,8 +598,13 @@ def _read_pixels(path: Path) -> np.ndarray[Any, Any]:
     import numpy as np
     from PIL import Image
 
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except FileNotFoundError:
+        raise NotFoundError(f"the stored image {path} is missing: `promptlib doctor` finds missing files") from None
+    except (OSError, ValueError) as exc:  # Pillow's UnidentifiedImageError is an OSError
+        raise ValidationError(f"the stored image {path} is not a readable image ({type(exc).__name__})") from None
 
 
 def verify(

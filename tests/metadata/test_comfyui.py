@@ -103,7 +103,47 @@ def test_text_through_string_nodes_and_concat() -> None:
     graph["6"] = node("CLIPTextEncode", text=["30", 0], clip=["11", 0])
     graph["30"] = node("Text Concatenate", text_a=["31", 0], text_b="golden hour", delimiter=", ")
     graph["31"] = node("String Literal", string="a red fox")
-    assert one(graph).prompt == "a red fox\ngolden hour"
+    assert one(graph).prompt == "a red fox, golden hour"  # WAS Text Concatenate joins with its delimiter
+
+
+def test_string_concatenate_keeps_its_delimiter_through_nested_and_linked_pieces() -> None:
+    graph = basic_graph()
+    graph["6"] = node("CLIPTextEncode", text=["30", 0], clip=["11", 0])
+    graph["30"] = node("StringConcatenate", string_a="a cat", string_b=["31", 0], delimiter=", ")
+    graph["31"] = node("StringConcatenate", string_a=["32", 0], string_b="golden hour")  # no delimiter: ""
+    graph["32"] = node("PrimitiveString", value="in the rain ")
+    assert one(graph).prompt == "a cat, in the rain golden hour"
+
+
+def test_was_text_concatenate_order_empty_pieces_whitespace_and_escaped_newline() -> None:
+    graph = basic_graph()
+    graph["6"] = node("CLIPTextEncode", text=["30", 0], clip=["11", 0])
+    graph["30"] = node(
+        "Text Concatenate",
+        text_d=["33", 0],
+        text_b=["31", 0],
+        text_a=["32", 0],
+        text_c="",
+        delimiter="\\n",
+        clean_whitespace="true",
+    )
+    graph["31"] = node("StringConcatenate", string_a="b1", string_b="b2", delimiter=" + ")
+    graph["32"] = node("String Literal", string="  a  ")
+    graph["33"] = node("Text Concatenate", text_a=["32", 0], text_b=" d ", delimiter="|", clean_whitespace="false")
+    # text_a..text_d in name order, the empty text_c dropped; the inner node keeps whitespace, the outer strips it
+    assert one(graph).prompt == "a\nb1 + b2\na  | d"
+
+
+def test_concatenation_cycles_and_doubling_chains_are_bounded() -> None:
+    graph = basic_graph()
+    graph["6"] = node("CLIPTextEncode", text=["c0", 0], clip=["11", 0])
+    for index in range(60):  # each node repeats the next one twice: 2**60 characters if built naively
+        graph[f"c{index}"] = node("StringConcatenate", string_a=[f"c{index + 1}", 0], string_b=[f"c{index + 1}", 0])
+    graph["c60"] = node("StringConcatenate", string_a="word ", string_b=["c0", 0], delimiter=", ")  # and a cycle
+    start = time.perf_counter()
+    recipe = one(graph)
+    assert time.perf_counter() - start < 5
+    assert "word" in recipe.prompt and len(recipe.prompt) < 20_000_000
 
 
 def test_conditioning_combine_concat_area_and_controlnet() -> None:
@@ -285,6 +325,43 @@ def test_lora_stacks() -> None:
     assert [(lora.name, lora.weight) for lora in one(graph).loras] == [("x", 0.3)]
 
 
+def test_rgthree_lora_loader_stack() -> None:
+    graph = basic_graph(model=["70", 0])
+    graph["70"] = node(
+        "Lora Loader Stack (rgthree)",
+        lora_01="detail.safetensors",
+        strength_01=0.6,
+        lora_02="None",
+        strength_02=1,
+        lora_03="style.safetensors",
+        strength_03=0.8,
+        lora_04="zero.safetensors",
+        strength_04=0,  # rgthree does not load a LoRA of strength 0
+        model=["4", 0],
+        clip=["4", 1],
+    )
+    assert [(lora.name, lora.weight) for lora in one(graph).loras] == [("detail", 0.6), ("style", 0.8)]
+
+
+def test_linked_scalars_follow_the_output_slot_of_rgthree_config_nodes() -> None:
+    graph = basic_graph(steps=["80", 0], cfg=["80", 2], sampler_name=["80", 3], scheduler=["80", 4])
+    graph["80"] = node(
+        "KSampler Config (rgthree)",
+        steps_total=30,
+        refiner_step=24,
+        cfg=7.5,
+        sampler_name="euler_ancestral",
+        scheduler="exponential",
+    )
+    recipe = one(graph)
+    assert (recipe.steps, recipe.cfg_scale, recipe.sampler, recipe.schedule) == (30, 7.5, "Euler a", "exponential")
+    graph["3"]["inputs"].update(steps=["81", 1], sampler_name=["81", 2])  # the older SDXL Config has no cfg
+    graph["81"] = node(
+        "SDXL Config (rgthree)", steps_total=40, refiner_step=32, sampler_name="euler", scheduler="normal"
+    )
+    assert (one(graph).steps, one(graph).sampler) == (32, "Euler")
+
+
 def test_cycles_are_harmless() -> None:
     graph = basic_graph(positive=["80", 0])
     graph["80"] = node("ConditioningCombine", conditioning_1=["81", 0], conditioning_2=["6", 0])
@@ -431,6 +508,73 @@ def test_workflow_reroute_cycle_and_muted_nodes() -> None:
     assert recipe.negative_prompt == ""
     data["nodes"][0]["mode"] = 2  # the sampler itself muted
     assert parse_workflow(json.dumps(data)) == []
+
+
+def test_workflow_with_rgthree_loras_config_and_string_concatenate() -> None:
+    data: dict[str, Any] = {
+        "nodes": [
+            {
+                "id": 3,
+                "type": "KSampler",
+                "inputs": [
+                    {"name": "model", "type": "MODEL", "link": 1},
+                    {"name": "positive", "type": "CONDITIONING", "link": 2},
+                    {"name": "negative", "type": "CONDITIONING", "link": 3},
+                    {"name": "latent_image", "type": "LATENT", "link": 4},
+                    {"name": "steps", "type": "INT", "link": 5, "widget": {"name": "steps"}},
+                    {"name": "cfg", "type": "FLOAT", "link": 6, "widget": {"name": "cfg"}},
+                    {"name": "sampler_name", "type": "COMBO", "link": 7, "widget": {"name": "sampler_name"}},
+                ],
+                "widgets_values": [1, "fixed", 20, 7, "euler", "karras", 1],
+            },
+            {"id": 4, "type": "CheckpointLoaderSimple", "widgets_values": ["m.safetensors"]},
+            {"id": 5, "type": "EmptyLatentImage", "widgets_values": [512, 512, 1]},
+            {
+                "id": 6,
+                "type": "CLIPTextEncode",
+                "inputs": [{"name": "text", "type": "STRING", "link": 8, "widget": {"name": "text"}}],
+                "widgets_values": [""],
+            },
+            {"id": 7, "type": "CLIPTextEncode", "widgets_values": ["ugly"]},
+            {
+                "id": 12,
+                "type": "Lora Loader Stack (rgthree)",
+                "inputs": [{"name": "model", "type": "MODEL", "link": 9}],
+                "widgets_values": ["detail.safetensors", 0.6, "None", 1, "style.safetensors", 0.8, "None", 1],
+            },
+            {
+                "id": 13,
+                "type": "Power Lora Loader (rgthree)",
+                "inputs": [{"name": "model", "type": "MODEL", "link": 10}],
+                "widgets_values": [
+                    {},
+                    {"type": "PowerLoraLoaderHeaderWidget"},
+                    {"on": True, "lora": "power.safetensors", "strength": 0.5, "strengthTwo": None},
+                    {"on": False, "lora": "off.safetensors", "strength": 1, "strengthTwo": None},
+                    {},
+                    "",
+                ],
+            },
+            {"id": 20, "type": "StringConcatenate", "widgets_values": ["a cat", "in the rain", ", "]},
+            {"id": 80, "type": "KSampler Config (rgthree)", "widgets_values": [30, 24, 7.5, "euler_ancestral", "x"]},
+        ],
+        "links": [
+            [1, 13, 0, 3, 0, "MODEL"],
+            [2, 6, 0, 3, 1, "CONDITIONING"],
+            [3, 7, 0, 3, 2, "CONDITIONING"],
+            [4, 5, 0, 3, 3, "LATENT"],
+            [5, 80, 0, 3, 4, "INT"],
+            [6, 80, 2, 3, 5, "FLOAT"],
+            [7, 80, 3, 3, 6, "COMBO"],
+            [8, 20, 0, 6, 1, "STRING"],
+            [9, 4, 0, 12, 0, "MODEL"],
+            [10, 12, 0, 13, 0, "MODEL"],
+        ],
+    }
+    (recipe,) = parse_workflow(json.dumps(data))
+    assert recipe.prompt == "a cat, in the rain"
+    assert (recipe.steps, recipe.cfg_scale, recipe.sampler, recipe.schedule) == (30, 7.5, "Euler a", "karras")
+    assert [(lora.name, lora.weight) for lora in recipe.loras] == [("detail", 0.6), ("style", 0.8), ("power", 0.5)]
 
 
 @pytest.mark.parametrize("data", [[], {"nodes": "x"}, {"nodes": [1, "a", None], "links": "x"}])

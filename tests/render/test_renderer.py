@@ -225,7 +225,7 @@ def test_the_vae_decode_dtype_follows_the_rule_of_diffusers_unless_bf16_can_do_b
 
 def test_vae_dtype_option_is_checked() -> None:
     assert RenderOptions(vae_dtype="bfloat16").vae_dtype == "bf16"
-    with pytest.raises(ValidationError, match="VAE dtype 'fp8'.*auto, upcast, fp16, bf16, fp32"):
+    with pytest.raises(ValidationError, match=r"VAE dtype 'fp8'.*auto, upcast, fp16, bf16, fp32"):
         RenderOptions(vae_dtype="fp8")
 
 
