@@ -260,3 +260,31 @@ def test_a_command_group_without_a_command_prints_its_help(cli: Cli, group: tupl
     result = cli(*group)
     assert result.out.startswith(f"Usage: promptlib {' '.join(group)}".rstrip() + " [OPTIONS] COMMAND")
     assert "Commands" in result.out and result.err == ""
+
+
+@pytest.mark.parametrize(("value", "shown"), [('"abc"', "'abc'"), ("-5", "-5")])
+def test_a_bad_number_in_config_toml_names_the_key(cli: Cli, tmp_path: Path, value: str, shown: str) -> None:
+    cli("init", "--empty")
+    config = tmp_path / "cli-lib" / "config.toml"
+    config.write_text(config.read_text().replace("default_limit = 20", f"default_limit = {value}"))
+    result = cli("search", "x")
+    assert result.code == 1 and len(result.err.strip().splitlines()) == 1
+    assert f"search.default_limit must be a whole number of at least 1, not {shown}" in result.err
+
+
+def test_export_to_a_folder_that_cannot_exist_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    cli("init", "--empty")
+    cli("add", "x")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = cli("export", str(blocker / "inside" / "out.zip"))
+    assert result.code == 1 and result.err.strip().startswith(f"error: cannot write {blocker / 'inside' / 'out.zip'}")
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_rate_and_fav_say_what_they_did(cli: Cli) -> None:
+    cli("init", "--empty")
+    pid = str(cli("add", "x", "--json").json()["id"])
+    assert "1 entry rated 4 stars" in cli("rate", "4", pid, pid).err  # an id given twice counts once
+    assert "1 entry rating cleared" in cli("rate", "none", pid).err
+    assert "1 entry no longer marked as favourite" in cli("fav", pid, "--off").err

@@ -147,3 +147,17 @@ def test_a_bf16_vae_render_verifies_identical_with_default_options(render_lib: A
     assert report.identical and report.fingerprint_diff == {}
     loose = render_lib.verify(rendered.id, exact=False)  # today's options decode in fp32 on this CPU
     assert not loose.identical and loose.fingerprint_diff["vae_dtype"] == ("bf16", "fp32")
+
+
+def test_verify_with_an_unreadable_or_missing_stored_image_is_a_clear_error(render_lib: Any) -> None:
+    from promptlib.errors import ValidationError
+
+    rendered = render_lib.render(1)[0]
+    path = render_lib.image_path(rendered.info)
+    path.chmod(0o644)
+    path.write_bytes(b"not a png")
+    with pytest.raises(ValidationError, match="is not a readable image"):
+        render_lib.verify(rendered.id)
+    path.unlink()
+    with pytest.raises(NotFoundError, match="image file is missing"):
+        render_lib.verify(rendered.id)
