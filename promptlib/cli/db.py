@@ -13,7 +13,10 @@ db_app = typer.Typer(help="Database maintenance: upgrade, backup, check.", no_ar
 
 @db_app.command()
 def upgrade() -> None:
-    """Upgrade the library's schema (a backup is made first). Opening a library does this automatically."""
+    """Upgrade the library's schema (a backup is made first). Opening a library does this automatically.
+
+    Example: promptlib db upgrade
+    """
     with open_library(create=False) as lib:
         backup = lib.last_backup
     note(f"schema is current{f'; backup at {backup}' if backup else ''}")
@@ -41,7 +44,10 @@ def check(
     fix: Annotated[bool, typer.Option("--fix", help="Rebuild the search index if it is damaged.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Check the database: SQLite integrity, foreign keys, the search index, the schema version."""
+    """Check the database: SQLite integrity, foreign keys, the search index, the schema version.
+
+    Example: promptlib db check --json
+    """
     with open_library(create=False) as lib:
         problems = lib.check()
         if fix and any(p.startswith("search index") for p in problems):

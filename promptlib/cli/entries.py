@@ -301,7 +301,10 @@ def tag(
 
 
 def tags(as_json: JSON = False) -> None:
-    """List all tags with how many entries carry each."""
+    """List all tags with how many entries carry each.
+
+    Example: promptlib tags --json
+    """
     with open_library(create=False) as lib:
         counts = lib.tags()
     if as_json:
@@ -346,7 +349,10 @@ def _entries(count: int) -> str:
 
 
 def dup(entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MAX_ID)], as_json: JSON = False) -> None:
-    """Duplicate an entry (text, tags and parameters)."""
+    """Duplicate an entry (text, tags and parameters).
+
+    Example: promptlib dup 12 --json
+    """
     with open_library(create=False) as lib:
         entry = lib.duplicate(entry_id)
     if as_json:
@@ -373,7 +379,10 @@ def collect(
 
 
 def collections(as_json: JSON = False) -> None:
-    """List collections with their sizes."""
+    """List collections with their sizes.
+
+    Example: promptlib collections
+    """
     with open_library(create=False) as lib:
         found = lib.collections()
     if as_json:

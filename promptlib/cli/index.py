@@ -61,7 +61,10 @@ def build(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Embed renders and prompts that have no vector yet (prompts edited since the last build again), then build
-    and save the indexes. Unreadable images are skipped and listed."""
+    and save the indexes. Unreadable images are skipped and listed.
+
+    Example: promptlib index build
+    """
     with open_library(create=False) as lib, stage_bar(enabled=not as_json) as progress:
         report = lib.build_index(kinds=_kinds(kind), progress=progress, batch_size=batch_size, workers=workers)
     _print_report(report, as_json=as_json)
@@ -77,7 +80,10 @@ def rebuild(
     workers: Annotated[int | None, typer.Option("--workers", min=0, help=WORKERS_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Delete the saved indexes and build them again from the stored vectors (no re-embedding unless --reembed)."""
+    """Delete the saved indexes and build them again from the stored vectors (no re-embedding unless --reembed).
+
+    Example: promptlib index rebuild --reembed
+    """
     with open_library(create=False) as lib, stage_bar(enabled=not as_json) as progress:
         report = lib.rebuild_index(
             kinds=_kinds(kind), reembed=reembed, progress=progress, batch_size=batch_size, workers=workers
@@ -88,7 +94,10 @@ def rebuild(
 @index_app.command("status")
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False) -> None:
     """The model, its weights file, what is embedded and whether each saved index is fresh, stale, missing or
-    corrupt (a stale or corrupt index is rebuilt from the stored vectors on its next use)."""
+    corrupt (a stale or corrupt index is rebuilt from the stored vectors on its next use).
+
+    Example: promptlib index status --json
+    """
     with open_library(create=False) as lib:
         found = lib.index_status()
     if as_json:

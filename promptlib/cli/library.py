@@ -42,7 +42,10 @@ def init(
 
 
 def stats(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Counts of prompts, styles, renders, packs and tags, and the most used ones."""
+    """Counts of prompts, styles, renders, packs and tags, and the most used ones.
+
+    Example: promptlib stats --json
+    """
     with open_library(create=False) as lib:
         data = lib.stats()
     if as_json:

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from promptlib.render.renderer import RenderOptions
     from promptlib.render.results import Rendered, RenderProgress
 
-JSON = Annotated[
-    bool, typer.Option("--json", help="Print the result as JSON (what was stored, for render, rerun and grid).")
-]
+JSON = Annotated[bool, typer.Option("--json", help="Print what was stored as JSON.")]
+VerifyJSON = Annotated[bool, typer.Option("--json", help="Print the verdict and the drift figures as JSON.")]
+RowsJSON = Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")]
 Model = Annotated[
     str | None,
     typer.Option("--model", "-m", help="Model: HF id (local cache), folder, .safetensors, or random:sd15-tiny."),
@@ -318,6 +318,8 @@ def rerun(
 
     By default the original batch geometry and pixel-affecting options are replayed, so in the same environment the
     new image is bit-identical to the old one.
+
+    Example: promptlib rerun 42 --json
     """
     with open_library(create=False) as lib:
         options = _replay_options(lib, loose or bool(device), device, allow_pickle, allow_download)
@@ -340,10 +342,13 @@ def verify(
     device: Device = None,
     allow_pickle: AllowPickle = False,
     allow_download: AllowDownload = False,
-    as_json: JSON = False,
+    as_json: VerifyJSON = False,
 ) -> None:
     """Re-render a stored render (storing nothing) and report 'identical' or the drift: max abs pixel difference,
-    PSNR, and which environment fingerprint fields differ. Exits 0 when identical, 3 on drift."""
+    PSNR, and which environment fingerprint fields differ. Exits 0 when identical, 3 on drift.
+
+    Example: promptlib verify 42   (exit 0: identical, 3: drift)
+    """
     with open_library(create=False) as lib:
         options = _replay_options(lib, loose or bool(device), device, allow_pickle, allow_download)
         with _progress(not as_json) as progress:
@@ -363,7 +368,7 @@ def verify(
 
 
 def grid(
-    entry_id: Annotated[int, typer.Argument(help="The entry to vary.")],
+    entry_id: Annotated[int, typer.Argument(help="The entry to vary.", min=1, max=MAX_ID)],
     x: Annotated[str | None, typer.Option("--x", help="X axis: FIELD=V1,V2,… (seed=1,2,3).")] = None,
     y: Annotated[str | None, typer.Option("--y", help="Y axis: FIELD=V1,V2,….")] = None,
     z: Annotated[str | None, typer.Option("--z", help="Z axis: FIELD=V1,V2,… (one grid per value).")] = None,
@@ -438,8 +443,11 @@ def grid(
         console().print(rich_text(f"animation: {result.animation}"), soft_wrap=True)
 
 
-def schedulers(as_json: JSON = False) -> None:
-    """The scheduler registry: A1111 name → diffusers class and overrides, recommended steps, UNet calls per step."""
+def schedulers(as_json: RowsJSON = False) -> None:
+    """The scheduler registry: A1111 name → diffusers class and overrides, recommended steps, UNet calls per step.
+
+    Example: promptlib schedulers --json
+    """
     from promptlib.render.schedulers import table_rows
 
     rows = table_rows()
@@ -513,7 +521,7 @@ def bench_render(
     ] = 8,
     device: Device = None,
     out: Annotated[str | None, typer.Option("--out", help="Also write the JSON here after every case.")] = None,
-    as_json: JSON = False,
+    as_json: RowsJSON = False,
 ) -> None:
     """Render speed per scheduler and option: seconds per image, img/s, it/s, UNet calls, peak GPU memory.
 

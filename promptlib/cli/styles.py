@@ -16,7 +16,10 @@ JSON = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 @styles_app.command("list")
 def list_styles(as_json: JSON = False) -> None:
-    """List style templates."""
+    """List style templates.
+
+    Example: promptlib styles list --json
+    """
     with open_library(create=False) as lib:
         found = lib.styles()
     if as_json:
