@@ -288,3 +288,9 @@ def test_rate_and_fav_say_what_they_did(cli: Cli) -> None:
     assert "1 entry rated 4 stars" in cli("rate", "4", pid, pid).err  # an id given twice counts once
     assert "1 entry rating cleared" in cli("rate", "none", pid).err
     assert "1 entry no longer marked as favourite" in cli("fav", pid, "--off").err
+
+
+def test_importing_only_missing_paths_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    cli("init", "--empty")
+    result = cli("import", str(tmp_path / "nowhere.png"))
+    assert result.code == 4 and result.err.strip() == f"error: {tmp_path / 'nowhere.png'}: no such file or folder"

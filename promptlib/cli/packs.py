@@ -37,7 +37,13 @@ def import_(
 
         fmt = fmt.replace("-", "_") if fmt.replace("-", "_") in FORMATS else fmt
         if fmt not in (*FORMATS, "promptlib-pack"):
-            raise ValidationError(f"unknown format {fmt!r} (one of: {', '.join((*FORMATS, 'promptlib-pack'))})")
+            names = ", ".join(name.replace("_", "-") for name in (*FORMATS, "promptlib-pack"))
+            raise ValidationError(f"unknown format {fmt!r} (one of: {names})")
+    missing = [path for path in paths if not path.exists()]
+    if missing and len(missing) == len(paths):  # nothing to do: one error line, as for any other command
+        from promptlib.errors import NotFoundError
+
+        raise NotFoundError(f"{missing[0]}: no such file or folder")
     with open_library() as lib, progress_bar("importing", None, enabled=not as_json) as advance:
         summary = lib.import_paths(paths, fmt=fmt, pack=pack, link=link, progress=advance)
     if as_json:
