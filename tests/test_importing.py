@@ -98,4 +98,4 @@ def test_import_json_shape_and_exit_code(cli: Callable[..., CliResult], tmp_path
     assert all("\n" not in f["reason"] for f in data["failed"])
     assert result.code == 0
     only_bad = cli("import", str(tmp_path / "nope"))
-    assert only_bad.code == 1 and "no such file" in only_bad.err
+    assert only_bad.code == 4 and "no such file" in only_bad.err
