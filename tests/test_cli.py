@@ -294,3 +294,14 @@ def test_importing_only_missing_paths_is_one_line(cli: Cli, tmp_path: Path) -> N
     cli("init", "--empty")
     result = cli("import", str(tmp_path / "nowhere.png"))
     assert result.code == 4 and result.err.strip() == f"error: {tmp_path / 'nowhere.png'}: no such file or folder"
+
+
+def test_id_lists_take_spaces_or_commas_everywhere(cli: Cli) -> None:
+    cli("init", "--empty")
+    ids = [str(cli("add", f"p{k}", "--json").json()["id"]) for k in range(3)]
+    tagged = cli("tag", f"{ids[0]},{ids[1]}", ids[2], "--add", "x", "--json").json()
+    assert sorted(tagged) == sorted(ids)
+    bad = cli("rate", "3", f"{ids[0]},zero")
+    assert bad.code == 2 and "'zero' is not an entry id" in bad.err
+    assert cli("rm", ",".join(ids), "--yes").code == 0
+    assert cli("list", "--json").json() == []

@@ -20,7 +20,27 @@ from promptlib.errors import NotFoundError
 from promptlib.limits import MAX_ID
 
 JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-IDS = Annotated[list[int], typer.Argument(help="Entry ids.", show_default=False, min=1, max=MAX_ID)]
+def _parse_ids(text: str) -> list[int]:
+    """One id argument: ``12`` or a comma list ``12,13`` (as `render` takes them)."""
+    ids = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or not 1 <= int(part) <= MAX_ID:
+            raise typer.BadParameter(f"{part!r} is not an entry id (a whole number from 1)")
+        ids.append(int(part))
+    return ids
+
+
+def _flatten_ids(groups: list[list[int]]) -> list[int]:
+    return [i for group in groups for i in group]
+
+
+IDS = Annotated[
+    list[int],
+    typer.Argument(
+        help="Entry ids: 12 13 or 12,13.", show_default=False, parser=_parse_ids, callback=_flatten_ids, metavar="IDS"
+    ),
+]
 
 
 def _size(value: str | None) -> tuple[int | None, int | None]:
