@@ -20,6 +20,8 @@ from promptlib.errors import NotFoundError
 from promptlib.limits import MAX_ID
 
 JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
 def _parse_ids(text: str) -> list[int]:
     """One id argument: ``12`` or a comma list ``12,13`` (as `render` takes them)."""
     ids = []
