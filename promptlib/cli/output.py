@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -130,6 +131,8 @@ def entry_panel(entry: Entry) -> None:
         for key, value in params.items():
             if key == "loras":
                 value = " ".join(f"<lora:{lo['name']}:{lo['weight']}>" for lo in value)
+            elif isinstance(value, dict | list):
+                value = json.dumps(value, ensure_ascii=False)
             parts.append(f"{key}: {value}")
         grid.add_row("params", rich_text(", ".join(parts)))
     if entry.notes:
@@ -140,10 +143,9 @@ def entry_panel(entry: Entry) -> None:
     if entry.collections:
         grid.add_row("collections", rich_text(", ".join(entry.collections)))
     for render in entry.renders:
-        grid.add_row(
-            f"render {render.id}",
-            rich_text(f"{render.width}x{render.height} {render.format} {render.image_path}", style="dim"),
-        )
+        line = rich_text(f"{render.width}x{render.height} {render.format} {render.image_path}", style="dim")
+        line.overflow = "fold"  # a path is folded onto the next line, never cut with an ellipsis
+        grid.add_row(f"render {render.id}", line)
     from promptlib.entries import iso_time
 
     dates = f"{iso_time(entry.created_at)} (updated {iso_time(entry.updated_at)})"

@@ -42,7 +42,7 @@ def search(
     query: Annotated[str, typer.Argument(help="The query; see above.")] = "",
     k: Annotated[
         int | None,
-        typer.Option("-k", "--limit", help="How many results (default: config.toml's search.default_limit)."),
+        typer.Option("-k", "--limit", min=1, help="How many results (default: config.toml's search.default_limit)."),
     ] = None,
     offset: Annotated[int, typer.Option("--offset", help="Skip this many results.")] = 0,
     sort: Annotated[str, typer.Option("--sort", help="score, new, old, rating or title.")] = "score",
