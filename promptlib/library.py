@@ -767,7 +767,8 @@ class Library:
         file: it is listed in ``summary.failed`` with its reason and the rest is imported."""
         from promptlib.importing import Importer
 
-        return Importer(self, fmt=fmt, pack=pack, link=link, progress=progress).run([Path(p) for p in paths])
+        importer = Importer(self, fmt=fmt, pack=pack, link=link, progress=progress)
+        return importer.run([Path(p).absolute() for p in paths])  # sources are recorded as absolute paths
 
     def import_images(self, items: Sequence[ImageItem], *, pack: str | None = None) -> ImportReport:
         """Store images with the recipes read from their metadata (see `promptlib.ingest.ingest_images`)."""

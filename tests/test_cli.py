@@ -305,3 +305,11 @@ def test_id_lists_take_spaces_or_commas_everywhere(cli: Cli) -> None:
     assert bad.code == 2 and "'zero' is not an entry id" in bad.err
     assert cli("rm", ",".join(ids), "--yes").code == 0
     assert cli("list", "--json").json() == []
+
+
+def test_imported_files_record_their_absolute_path(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cli("init", "--empty")
+    (tmp_path / "prompts.jsonl").write_text('{"prompt": "a heron"}\n')
+    monkeypatch.chdir(tmp_path)
+    entry_id = cli("import", "prompts.jsonl", "--json").json()["ids"][0]
+    assert cli("show", str(entry_id), "--json").json()["source"]["path"] == str(tmp_path / "prompts.jsonl")
