@@ -292,6 +292,21 @@ def prepare(
     with _PREPARE_LOCK:
         cuda = device.type == "cuda"
         state: dict[str, Any] = dict(getattr(pipe, "_promptlib_state", {}))
+        # The VAE's decode dtype first: a refusal must come before anything is changed
+        target = torch_dtype(dtype)
+        vae_mode = resolve_vae_dtype(
+            "upcast" if options.cpu_offload and options.vae_dtype == "auto" else options.vae_dtype,
+            dtype=dtype,
+            device=device,
+            is_xl=getattr(pipe, "text_encoder_2", None) is not None,
+            force_upcast=bool(getattr(pipe.vae.config, "force_upcast", False)),
+        )
+        if options.cpu_offload and vae_mode == "fp32" and target != torch.float32:
+            vae_mode = "upcast"  # the same fp32 decode (a recorded upcast replays as fp32), done in place
+        vae_target = target if vae_mode == "upcast" else torch_dtype(vae_mode)
+        if options.cpu_offload and vae_target != target:
+            allowed = "fp32" if dtype == "fp32" else f"{dtype} or fp32"
+            raise ValidationError(f"with model CPU offload the VAE decodes in {allowed}, not {vae_mode}")
         # Attention backend: SDPA unless xformers is asked for; fused QKV only with plain SDPA and without LoRAs.
         attention = "sdpa" if options.attention == "auto" else options.attention
         if attention == "xformers":
@@ -334,7 +349,6 @@ def prepare(
             elif not options.cpu_offload and state.get("cpu_offload"):
                 pipe.remove_all_hooks()
                 state["cpu_offload"] = False
-        target = torch_dtype(dtype)
         here = pipe.unet.device
         moved = here.type != device.type or (device.index is not None and here.index != device.index)
         if not options.cpu_offload and (moved or pipe.unet.dtype != target):
@@ -342,18 +356,6 @@ def prepare(
 
             with quiet_diffusers():  # diffusers warns about casting loaded models; these were loaded in `dtype`
                 pipe.to(device=device, dtype=target)
-        vae_mode = resolve_vae_dtype(
-            "upcast" if options.cpu_offload and options.vae_dtype == "auto" else options.vae_dtype,
-            dtype=dtype,
-            device=device,
-            is_xl=getattr(pipe, "text_encoder_2", None) is not None,
-            force_upcast=bool(getattr(pipe.vae.config, "force_upcast", False)),
-        )
-        vae_target = target if vae_mode == "upcast" else torch_dtype(vae_mode)
-        if options.cpu_offload and vae_target != target:
-            raise ValidationError(
-                "with model CPU offload the VAE decodes in the model's dtype: leave the VAE dtype auto"
-            )
         if want_fuse and not _fused(pipe.unet):
             pipe.fuse_qkv_projections()
         if bool(state.get("channels_last")) != want_cl:
@@ -365,7 +367,12 @@ def prepare(
             torch.backends.cuda.matmul.allow_tf32 = options.tf32 and not options.deterministic
             torch.backends.cudnn.allow_tf32 = options.tf32 and not options.deterministic
         pipe._promptlib_state = state
-        decode_vae = pipe.vae if pipe.vae.dtype == vae_target else _vae_copy(pipe.vae, vae_target)
+        if pipe.vae.dtype == vae_target:
+            decode_vae = pipe.vae
+            if getattr(pipe.vae, "_promptlib_copy", None) is not None:
+                pipe.vae._promptlib_copy = None  # its memory back once no option set asks for another dtype
+        else:
+            decode_vae = _vae_copy(pipe.vae, vae_target)
         # Compiled modules and CUDA graphs hold the weights they were built with: rebuilt after any change
         signature = (str(device), dtype, want_cl, want_fuse, attention, options.attention_slicing, str(vae_target))
         if getattr(pipe, "_promptlib_signature", None) != signature:
@@ -417,13 +424,14 @@ def prepare(
 
 def _vae_copy(vae: Any, dtype: torch.dtype) -> Any:
     """`vae` in `dtype`, for decoding, without converting the VAE's own weights (fp16 → bf16 → fp16 would lose
-    bits): a copy, kept on the VAE until its device, dtype or memory format changes."""
+    bits): a copy, kept on the VAE until its device, dtype, memory format or attention processors change."""
     import copy
 
     import torch
 
     weight = next(p for p in vae.parameters() if p.dim() == 4)
-    key = (str(weight.device), dtype, weight.is_contiguous(memory_format=torch.channels_last))
+    processors = tuple(sorted({type(p).__name__ for p in vae.attn_processors.values()}))  # fused QKV, xformers
+    key = (str(weight.device), dtype, weight.is_contiguous(memory_format=torch.channels_last), processors)
     cached = getattr(vae, "_promptlib_copy", None)
     if cached is None or cached[0] != key:
         vae._promptlib_copy = None  # dropped first: the copy must not copy an old copy
@@ -681,7 +689,10 @@ def _decode(prepared: Prepared, latents: Any) -> np.ndarray[Any, Any]:
         out = []
         for start in range(0, latents.shape[0], chunk):
             image = decode(latents[start : start + chunk])
-            # diffusers' VaeImageProcessor: denormalise in the VAE's dtype, then round in float32
+            # diffusers' VaeImageProcessor: denormalise in the VAE's dtype, then round in float32 (bf16, which
+            # diffusers never decodes in, has too few mantissa bits for that: it goes to float32 first)
+            if image.dtype == torch.bfloat16:
+                image = image.float()
             image = (image / 2 + 0.5).clamp(0, 1)
             image = (image.float() * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
             out.append(image.cpu())

@@ -243,9 +243,13 @@ def test_a_bf16_vae_decodes_close_to_fp32_and_switches_back_cleanly() -> None:
     pixels = render_batch(bf16, [_recipe()])[0].pixels
     drift = compare_pixels(reference, pixels)
     assert not drift.identical and drift.max_abs <= 8 and drift.psnr > 35  # same image, bf16's 8-bit mantissa
-    back = _prepared("sdxl")
-    assert back.vae is back.pipe.vae
-    assert all(torch.equal(v, weights[k]) for k, v in back.pipe.vae.state_dict().items())
+    fused = _prepared("sdxl", vae_dtype="bf16", fuse_qkv=True)  # the copy follows the VAE's attention processors
+    kinds = {type(p).__name__ for p in fused.vae.attn_processors.values()}
+    assert kinds == {type(p).__name__ for p in fused.pipe.vae.attn_processors.values()} == {"FusedAttnProcessor2_0"}
+    back = _prepared("sdxl", fuse_qkv=False)
+    assert back.vae is back.pipe.vae and back.pipe.vae._promptlib_copy is None  # the copy's memory is given back
+    now = back.pipe.vae.state_dict()  # (unfusing keeps the fused to_qkv layers beside the original ones)
+    assert all(torch.equal(now[k], v) for k, v in weights.items())
     assert np.array_equal(render_batch(back, [_recipe()])[0].pixels, reference)
 
 
@@ -254,3 +258,15 @@ def test_compile_also_compiles_the_vae_decoder_unless_it_slices_or_tiles() -> No
     assert _prepared(compile=True, vae_tiling=True).vae_decode is None
     assert _prepared(compile=True, vae_slicing=True).vae_decode is None
     assert _prepared().vae_decode is None
+
+
+def test_a_vae_dtype_that_cpu_offload_cannot_take_is_refused_before_anything_changes() -> None:
+    before = dict(_prepared("sdxl").pipe._promptlib_state)
+    with pytest.raises(ValidationError, match="with model CPU offload the VAE decodes in fp32, not bf16"):
+        _prepared("sdxl", cpu_offload=True, vae_dtype="bf16")
+    import torch
+
+    from promptlib.render.service import random_pipeline_cached
+
+    pipe = random_pipeline_cached("random:sdxl-tiny", dtype="fp32", device=torch.device("cpu"))
+    assert pipe._promptlib_state == before
