@@ -97,7 +97,12 @@ def _split_templates(lines: list[str]) -> tuple[list[str], dict[str, str]]:
     """The lines without the ``Template:`` / ``Negative Template:`` blocks that sd-dynamic-prompts appends after
     the parameter line ("Save template to metadata"; each may span lines), and those blocks by name."""
     for index in range(len(lines) - 1, 0, -1):
-        if lines[index].startswith(_TEMPLATE_PREFIXES) and is_param_line(lines[index - 1]):
+        previous = lines[index - 1]
+        if (
+            lines[index].startswith(_TEMPLATE_PREFIXES)
+            and not previous.startswith(_TEMPLATE_PREFIXES)  # a template that reads like parameters is not them
+            and is_param_line(previous)
+        ):
             break
     else:
         return lines, {}
@@ -136,12 +141,16 @@ def parse_param_line(line: str) -> list[Param]:
     """
     items: list[Param] = []
     pos, end = 0, len(line)
+    next_colon = -1  # the first ":" at or after pos (end: none), searched again only once passed: linear time
     while pos < end:
         while pos < end and line[pos] in " ,":
             pos += 1
         if pos >= end:
             break
-        colon = line.find(":", pos)
+        if next_colon < pos:
+            found = line.find(":", pos)
+            next_colon = end if found < 0 else found
+        colon = next_colon if next_colon < end else -1
         comma = line.find(",", pos)
         if colon < 0 or 0 <= comma < colon:
             stop = end if comma < 0 else comma

@@ -321,3 +321,13 @@ def test_dynamic_prompts_template_lines_after_the_parameter_line() -> None:
     # a prompt line that merely starts with "Template: " is still the prompt
     plain = parse_infotext("Template: a poster\nSteps: 20, Sampler: Euler, Seed: 3, Size: 512x512")
     assert plain.prompt == "Template: a poster" and plain.seed == 3
+
+
+def test_a_template_that_reads_like_parameters_is_still_the_template() -> None:
+    text = (
+        "a castle\nSteps: 20, Sampler: Euler a, Seed: 5, Size: 512x512\n"
+        "Template: a {castle|tower}, style: gothic, light: soft, mood: calm\nNegative Template: blurry"
+    )
+    recipe = parse_infotext(text)
+    assert (recipe.prompt, recipe.negative_prompt, recipe.steps, recipe.seed) == ("a castle", "", 20, 5)
+    assert recipe.extra["Template"] == "a {castle|tower}, style: gothic, light: soft, mood: calm"
