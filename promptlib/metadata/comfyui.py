@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptlib.errors import FormatError
-from promptlib.limits import MAX_METADATA_CHARS
+from promptlib.limits import MAX_METADATA_CHARS, MAX_PROMPT_CHARS
 from promptlib.metadata._comfy_workflow import MAX_NODES, workflow_to_graph
 from promptlib.metadata._util import RecipeBuilder, load_json, looks_like_json_object, parse_size, to_float, to_int
 from promptlib.metadata.chunks import ImageChunks
@@ -26,7 +26,10 @@ MAX_SAMPLERS = 64
 _BUDGET = 4096  # nodes one walk may visit
 _MAX_HOPS = 256  # links one chain (reroute-like passthroughs, scalar lookups) may follow
 _MAX_NESTING = 32  # string-concatenation nodes evaluated inside one another (each level is two stack frames)
-_TEXT_BUDGET = MAX_METADATA_CHARS  # characters one prompt walk's concatenations may build (doubling chains)
+# Characters that concatenations may build (doubling chains): per prompt walk (a longer prompt is refused when stored
+# anyway) and per graph (64 samplers × 2 walks must not add up to gigabytes).
+_TEXT_BUDGET = MAX_PROMPT_CHARS
+_GRAPH_TEXT_BUDGET = MAX_METADATA_CHARS
 Graph = dict[str, dict[str, Any]]
 
 _VALUE_NAMES = ("value", "Value", "int", "float", "number", "string", "text", "seed", "INT", "FLOAT", "STRING")
@@ -209,6 +212,7 @@ class _Walker:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
         self._consumers: dict[str, list[tuple[str, str]]] | None = None
+        self.text_chars = 0  # built by concatenations over all walks (`_GRAPH_TEXT_BUDGET`)
 
     # --- basics ---
 
@@ -457,9 +461,10 @@ class _Walker:
         if joiner.escaped_newline and delimiter == "\\n":
             delimiter = "\n"
         size = sum(len(piece) for piece in pieces) + len(delimiter) * max(len(pieces) - 1, 0)
-        if walk.chars + size > _TEXT_BUDGET:
+        if walk.chars + size > _TEXT_BUDGET or self.text_chars + size > _GRAPH_TEXT_BUDGET:
             return None  # nodes that double one another's output must not build gigabytes
         walk.chars += size
+        self.text_chars += size
         walk.joined[node_id] = joined = delimiter.join(pieces)
         return joined
 
