@@ -109,9 +109,16 @@ class Config:
 
 def _int(value: Any, key: str, *, minimum: int) -> int:
     """A TOML integer of at least `minimum`; anything else is a malformed config (ValueError naming the key)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").isascii() and value.strip().lstrip("-").isdigit():
+        number = int(value)  # "20" was read as 20 before numbers were checked: keep old configs working
+    if number is None or number < minimum:
         raise ValueError(f"{key} must be a whole number of at least {minimum}, not {value!r}")
-    return value
+    return number
 
 
 def _str_tuple(value: Any, key: str) -> tuple[str, ...]:

@@ -313,3 +313,22 @@ def test_imported_files_record_their_absolute_path(cli: Cli, tmp_path: Path, mon
     monkeypatch.chdir(tmp_path)
     entry_id = cli("import", "prompts.jsonl", "--json").json()["ids"][0]
     assert cli("show", str(entry_id), "--json").json()["source"]["path"] == str(tmp_path / "prompts.jsonl")
+
+
+def test_a_single_file_export_into_a_folder_is_refused_and_leaves_nothing(cli: Cli, tmp_path: Path) -> None:
+    cli("init", "--empty")
+    cli("add", "x")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    result = cli("export", str(folder), "--format", "jsonl")
+    assert result.code == 2 and "is a folder: jsonl is written to a file" in result.err
+    assert list(tmp_path.glob("out*")) == [folder] and not any(folder.iterdir())
+
+
+def test_config_numbers_written_as_text_still_work(cli: Cli, tmp_path: Path) -> None:
+    cli("init", "--empty")
+    for k in range(3):
+        cli("add", f"heron {k}")
+    config = tmp_path / "cli-lib" / "config.toml"
+    config.write_text(config.read_text().replace("default_limit = 20", 'default_limit = "2"'))
+    assert len(cli("search", "heron", "--json").json()) == 2

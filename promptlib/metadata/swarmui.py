@@ -78,6 +78,8 @@ def read(chunks: ImageChunks) -> list[Recipe]:
 
 
 def _listed(value: Any) -> list[Any]:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return [value]  # one LoRA's weight written as a bare number
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value if isinstance(value, list) else []

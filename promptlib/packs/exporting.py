@@ -122,9 +122,15 @@ def export(
                 for s in styles
             ]
         data = module.write(PackFile(entries=entries, styles=styles))
+    if target.is_dir():
+        raise ValidationError(f"{target} is a folder: {fmt} is written to a file, give its name")
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(target)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # nothing half-written is left behind
+        raise
     return target
 
 

@@ -74,3 +74,9 @@ def test_lora_lists_as_comma_separated_strings() -> None:
             "loras": "arcane_style,detail-tweaker", "loraweights": "0.8,0.5"}}  # fmt: skip
     recipe = parse_swarmui(json.dumps(data))
     assert [(lora.name, lora.weight) for lora in recipe.loras] == [("arcane_style", 0.8), ("detail-tweaker", 0.5)]
+
+
+def test_one_lora_weight_as_a_bare_number() -> None:
+    data = {"sui_image_params": {"prompt": "a cat", "model": "m", "seed": 1, "steps": 20, "loras": ["arcane"],
+            "loraweights": 0.5}}  # fmt: skip
+    assert [(lora.name, lora.weight) for lora in parse_swarmui(json.dumps(data)).loras] == [("arcane", 0.5)]
