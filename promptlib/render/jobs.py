@@ -179,6 +179,14 @@ def run_queue(
         if progress is not None:
             progress(RenderProgress(job, len(batches), step, steps, done, total, writer.count, its, stage, message))
 
+    def record_failure(job: int, batch: list[RenderJob], exc: PromptlibError) -> None:
+        """A batch that could not be prepared or rendered: its images join `failures`, or, with no list to collect
+        them in, the error is raised."""
+        if failures is None:
+            raise exc
+        failures.extend((item.entry_id, exc) for item in batch)
+        emit(job, 0, 0, 0.0, "failed", str(exc))
+
     try:
         for number, batch in enumerate(batches, start=1):
             if cancel is not None and cancel.is_set():
@@ -188,10 +196,7 @@ def run_queue(
             try:
                 prepared = prepare_for(batch[0].recipe)
             except PromptlibError as exc:
-                if failures is None:
-                    raise
-                failures += [(job.entry_id, exc) for job in batch]
-                emit(number, 0, 0, 0.0, "failed", str(exc))
+                record_failure(number, batch, exc)
                 continue
             recipes = [job.recipe for job in batch]
             tags: list[Any] = list(batch)
@@ -210,10 +215,7 @@ def run_queue(
                 cancelled = True
                 break
             except PromptlibError as exc:
-                if failures is None:
-                    raise
-                failures += [(job.entry_id, exc) for job in batch]
-                emit(number, 0, 0, 0.0, "failed", str(exc))
+                record_failure(number, batch, exc)
                 continue
             results = [r for r in results if r.tag is not None]
             done += len(results)
