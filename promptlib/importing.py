@@ -193,9 +193,12 @@ class Importer:
         self._listings: dict[Path, frozenset[str]] = {}
 
     def run(self, paths: list[Path]) -> ImportSummary:
+        library = self.lib.path.resolve()
         for path in paths:
             if not path.exists() and not path.is_symlink():
                 self.summary.fail(str(path), "no such file or folder")
+            elif path.resolve().is_relative_to(library):  # its own files: every render would come back as a copy
+                self.summary.fail(str(path), f"is inside the library ({library}): nothing to import there")
             elif path.is_dir():
                 self._folder(path)
             else:

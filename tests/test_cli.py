@@ -332,3 +332,12 @@ def test_config_numbers_written_as_text_still_work(cli: Cli, tmp_path: Path) -> 
     config = tmp_path / "cli-lib" / "config.toml"
     config.write_text(config.read_text().replace("default_limit = 20", 'default_limit = "2"'))
     assert len(cli("search", "heron", "--json").json()) == 2
+
+
+def test_importing_the_librarys_own_files_is_refused(cli: Cli, tmp_path: Path) -> None:
+    cli("init", "--empty")
+    images = tmp_path / "cli-lib" / "images"
+    images.mkdir(exist_ok=True)
+    result = cli("import", str(images), "--json")
+    assert result.json()["imported"] == 0
+    assert "is inside the library" in result.json()["failed"][0]["reason"]
