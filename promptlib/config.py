@@ -7,6 +7,7 @@ platformdirs' ``user_data_dir("promptlib")``.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,7 +115,7 @@ def _int(value: Any, key: str, *, minimum: int) -> int:
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isascii() and value.strip().lstrip("-").isdigit():
+    elif isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
         number = int(value)  # "20" was read as 20 before numbers were checked: keep old configs working
     if number is None or number < minimum:
         raise ValueError(f"{key} must be a whole number of at least {minimum}, not {value!r}")

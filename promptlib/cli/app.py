@@ -112,7 +112,7 @@ def _one_line(text: str) -> None:
 
 
 # Commands whose argument is a search query, which may start with "-" (a negated clause: -tag:nsfw).
-QUERY_COMMANDS = ("search", "list", "render", "export")
+QUERY_COMMANDS = ("search", "list", "render")
 
 
 def _usage_error(exc: click.UsageError) -> NoReturn:

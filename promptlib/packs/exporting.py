@@ -124,13 +124,10 @@ def export(
         data = module.write(PackFile(entries=entries, styles=styles))
     if target.is_dir():
         raise ValidationError(f"{target} is a folder: {fmt} is written to a file, give its name")
-    tmp = target.with_name(target.name + ".tmp")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # nothing half-written is left behind
-        raise
+    from promptlib.search.index_manifest import atomic_file
+
+    with atomic_file(target) as handle:  # nothing half-written is left behind
+        handle.write(data)
     return target
 
 

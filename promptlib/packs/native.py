@@ -200,17 +200,13 @@ def write_pack(
     }
     images = images or {}
     if target.suffix.lower() == ".zip":
-        tmp = target.with_suffix(".zip.tmp")
-        try:
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                for name, text in documents.items():
-                    archive.writestr(name, text)
-                for name, data in images.items():
-                    archive.writestr(safe_member_name(name), data, compress_type=zipfile.ZIP_STORED)
-            tmp.replace(target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # nothing half-written is left behind
-            raise
+        from promptlib.search.index_manifest import atomic_file
+
+        with atomic_file(target) as handle, zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, text in documents.items():
+                archive.writestr(name, text)
+            for name, data in images.items():
+                archive.writestr(safe_member_name(name), data, compress_type=zipfile.ZIP_STORED)
         return target
     target.mkdir(parents=True, exist_ok=True)
     for name, text in documents.items():

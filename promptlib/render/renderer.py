@@ -243,9 +243,8 @@ class Prepared:
     unet: Callable[..., Any]
     attention: str
     state: dict[str, Any]  # what was applied: recorded in the fingerprint
-    vae: Any = (
-        None  # the VAE that decodes: the pipeline's, or a copy of it in another dtype (`RenderOptions.vae_dtype`)
-    )
+    # the VAE that decodes: the pipeline's, or a copy of it in another dtype (`RenderOptions.vae_dtype`)
+    vae: Any = None
     vae_upcast: bool = False  # diffusers' rule: the fp16 VAE decodes in fp32 (moved there and back per batch)
     vae_decode: Callable[[Any], Any] | None = None  # compiled `vae.decode` (latents → images), when compiling
     embed_cache: dict[Hashable, dict[str, Any]] = field(default_factory=dict)
@@ -417,9 +416,10 @@ def prepare(
             "cuda_graphs": want_graphs,
             "vae_dtype": "fp32" if vae_mode == "upcast" else vae_mode,
         }
-        prepared = Prepared(pipe, device, dtype, options, unet, attention, applied, vae_decode=vae_decode)
-        prepared.vae, prepared.vae_upcast = decode_vae, vae_mode == "upcast"
-        return prepared
+        return Prepared(
+            pipe, device, dtype, options, unet, attention, applied,
+            vae=decode_vae, vae_upcast=vae_mode == "upcast", vae_decode=vae_decode,
+        )  # fmt: skip
 
 
 def _vae_copy(vae: Any, dtype: torch.dtype) -> Any:

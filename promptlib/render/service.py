@@ -601,9 +601,7 @@ def _read_pixels(path: Path) -> np.ndarray[Any, Any]:
     try:
         with Image.open(path) as img:
             return np.asarray(img.convert("RGB"))
-    except FileNotFoundError:
-        raise NotFoundError(f"the stored image {path} is missing: `promptlib doctor` finds missing files") from None
-    except (OSError, ValueError) as exc:  # Pillow's UnidentifiedImageError is an OSError
+    except (OSError, ValueError) as exc:  # UnidentifiedImageError is an OSError
         raise ValidationError(f"the stored image {path} is not a readable image ({type(exc).__name__})") from None
 
 
@@ -619,6 +617,10 @@ def verify(
     """Re-render a stored render without storing it and compare: ``identical`` or the drift, plus the
     fingerprint fields that differ. None when cancelled."""
     info, models, job = _replay(lib, render_id, options, exact=exact)
+    stored_path = lib.image_path(info)  # read before rendering: a missing or broken file is known at once
+    if not stored_path.is_file():
+        raise NotFoundError(f"render {render_id}'s image file is missing: {stored_path}")
+    stored_pixels = _read_pixels(stored_path)
     opts = models.options
     job = replace(job, recipe=_with_hash(job.recipe, models))
     _apply_deterministic(opts)
@@ -641,10 +643,6 @@ def verify(
     fingerprints = Fingerprints(models)
     fingerprints.prime(job.recipe, prepared)
     current = fingerprints(result)
-    stored_path = lib.image_path(info)
-    if not stored_path.is_file():
-        raise NotFoundError(f"render {render_id}'s image file is missing: {stored_path}")
-    stored_pixels = _read_pixels(stored_path)
     try:
         drift = environment.compare_pixels(stored_pixels, result.pixels)
     except ValueError as exc:
