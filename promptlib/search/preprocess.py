@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from promptlib.errors import ValidationError
+from promptlib.search.png_rows import PNG_SIGNATURE, PngRows, read_rows
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,6 +31,23 @@ class Preprocess:
     size: tuple[int, int]  # (height, width) the model takes
     resize_mode: str = "shortest"  # shortest (crop to aspect), squash, longest (pad)
     fill: int = 0
+    # files only: plain 8-bit PNGs leave the worker inflated but still filtered (`PngRows`), for the GPU to finish
+    # (`promptlib.search.png_rows`); the Embedder turns this on where that kernel runs
+    raw_png: bool = False
+
+    def plan(self, w: int, h: int) -> tuple[tuple[int, int, int, int], int]:
+        """The crop box (left, top, right, bottom) and the whole factor `prepare` shrinks a w x h image by."""
+        height, width = self.size
+        box: tuple[int, int, int, int] = (0, 0, w, h)
+        if self.resize_mode != "squash":  # crop the centre to the model's aspect ratio
+            if w * height > h * width:
+                cw = max(1, round(h * width / height))
+                box = ((w - cw) // 2, 0, (w - cw) // 2 + cw, h)
+            else:
+                ch = max(1, round(w * height / width))
+                box = (0, (h - ch) // 2, w, (h - ch) // 2 + ch)
+        bw, bh = box[2] - box[0], box[3] - box[1]
+        return box, max(1, min(bw // width, bh // height))
 
     def prepare(self, image: Image.Image) -> UInt8Array:
         """One decoded PIL image → uint8 (h, w, 3) with h/w in [H, 2H) x [W, 2W) (or the original if smaller)."""
@@ -49,19 +67,40 @@ class Preprocess:
                 ((width - inner[0]) // 2, (height - inner[1]) // 2),
             )
             return np.array(canvas)
-        box: tuple[int, int, int, int] = (0, 0, w, h)
-        if self.resize_mode != "squash":  # crop the centre to the model's aspect ratio
-            if w * height > h * width:
-                cw = max(1, round(h * width / height))
-                box = ((w - cw) // 2, 0, (w - cw) // 2 + cw, h)
-            else:
-                ch = max(1, round(w * height / width))
-                box = (0, (h - ch) // 2, w, (h - ch) // 2 + ch)
-        bw, bh = box[2] - box[0], box[3] - box[1]
-        factor = max(1, min(bw // width, bh // height))
+        box, factor = self.plan(w, h)
         if factor > 1 or box != (0, 0, w, h):
             image = image.reduce(factor, box=box) if factor > 1 else image.crop(box)
         return np.array(image)  # a writable copy: torch refuses to wrap read-only memory
+
+    def shrink_tensor(self, pixels: Any) -> Any:
+        """`prepare` for uint8 (n, h, w, 3) pixels already on the device, in the `shortest` and `squash` modes:
+        the same crop and box reduction, to the bit → float (n, 3, h', w')."""
+        import torch
+        import torch.nn.functional as F
+
+        _, h, w, _ = pixels.shape
+        (left, top, right, bottom), factor = self.plan(w, h)
+        x = pixels[:, top:bottom, left:right].permute(0, 3, 1, 2).float()
+        if factor == 1:
+            return x
+        # Pillow's Reduce.c: a block of n pixels (fewer at the right and bottom edges) summing to s becomes
+        # ((s + n // 2) * m) >> 24 with m = (uint32)(2^32 / (256 n)) divided in float32; exact in int64 here
+        sums = F.avg_pool2d(x, factor, ceil_mode=True, divisor_override=1).long()
+        counts = F.avg_pool2d(torch.ones_like(x[:1, :1]), factor, ceil_mode=True, divisor_override=1)
+        multiplier = (2.0**32 / (256 * counts)).floor().long()  # a Python scalar: no transfer, no sync
+        return (((sums + counts.long() // 2) * multiplier) >> 24).float()
+
+    def load_rows(self, data: bytes, *, name: str) -> UInt8Array | PngRows:
+        """`load`, except that with `raw_png` a plain 8-bit PNG comes back inflated but still filtered (the GPU
+        finishes it: `promptlib.search.png_rows.unfilter`, then `shrink_tensor`)."""
+        if self.raw_png and self.resize_mode != "longest" and data.startswith(PNG_SIGNATURE):
+            from promptlib.images import probe_image
+
+            probe_image(data, name=name)  # the same guards as `load`, before inflating anything
+            rows = read_rows(data)
+            if rows is not None:
+                return rows
+        return self.load(data, name=name)
 
     def load(self, data: bytes, *, name: str) -> UInt8Array:
         """Untrusted image bytes → `prepare`d pixels; raises ValidationError / UnsafeInputError for bad input."""
@@ -129,7 +168,7 @@ class FileDataset:
         try:
             if path.stat().st_size > MAX_IMAGE_BYTES:
                 return i, None, f"{path.name} is larger than {MAX_IMAGE_BYTES:,} bytes"
-            return i, self.preprocess.load(path.read_bytes(), name=path.name), ""
+            return i, self.preprocess.load_rows(path.read_bytes(), name=path.name), ""
         except PromptlibError as exc:
             return i, None, str(exc)
         except OSError as exc:
@@ -138,24 +177,44 @@ class FileDataset:
             return i, None, f"{path.name}: {type(exc).__name__}"
 
 
-Grouped = list[tuple[list[int], Any]]  # (rows of the batch, uint8 (n, h, w, 3) tensor of images of one size)
+# A batch's images stacked per shape: (rows of the batch, uint8 tensor, layout). Layout None: pixels (n, h, w, 3);
+# (width, channels): PNG rows still filtered, (n, height, 1 + width * channels).
+Grouped = list[tuple[list[int], Any, "tuple[int, int] | None"]]
 
 
-def group_by_size(tensors: Sequence[Any]) -> Grouped:
-    """Stack same-sized uint8 HWC tensors: one tensor (one pinned copy, one transfer) per size in a batch."""
+def group_by_size(images: Sequence[Any]) -> Grouped:
+    """Stack same-sized images — uint8 HWC tensors or `PngRows` — into one tensor per shape and kind (one pinned
+    copy and one transfer each)."""
+    import numpy as np
     import torch
 
-    by_shape: dict[tuple[int, ...], list[int]] = {}
-    for n, t in enumerate(tensors):
-        by_shape.setdefault(tuple(t.shape), []).append(n)
-    return [(rows, torch.stack([tensors[n] for n in rows])) for rows in by_shape.values()]
+    by_shape: dict[tuple[Any, ...], list[int]] = {}
+    for n, image in enumerate(images):
+        if isinstance(image, PngRows):
+            key: tuple[Any, ...] = ("rows", image.data.shape, image.width, image.channels)
+        else:
+            key = ("pixels", tuple(image.shape))
+        by_shape.setdefault(key, []).append(n)
+    groups: Grouped = []
+    for key, rows in by_shape.items():
+        if key[0] == "rows":
+            stacked = torch.from_numpy(np.stack([images[n].data for n in rows]))
+            groups.append((rows, stacked, (key[2], key[3])))
+        else:
+            groups.append((rows, torch.stack([_tensor(images[n]) for n in rows]), None))
+    return groups
+
+
+def _tensor(pixels: Any) -> Any:
+    import numpy as np
+    import torch
+
+    return pixels if isinstance(pixels, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(pixels))
 
 
 def collate(items: list[tuple[int, Any, str]]) -> tuple[list[int], Grouped, list[tuple[int, str]]]:
-    """A batch (built in the worker): positions of the readable images, their pixels stacked per size, and
-    (position, reason) for the others."""
-    import torch
-
-    good = [(i, torch.from_numpy(px)) for i, px, _ in items if px is not None]
+    """A batch (built in the worker): positions of the readable images, their pixels or PNG rows stacked per
+    shape, and (position, reason) for the others."""
+    good = [(i, px) for i, px, _ in items if px is not None]
     failed = [(i, err) for i, px, err in items if px is None]
-    return [i for i, _ in good], group_by_size([t for _, t in good]), failed
+    return [i for i, _ in good], group_by_size([px for _, px in good]), failed

@@ -405,6 +405,12 @@ def _embed_decode(data: bytes) -> object:
 
     pixels = Preprocess((32, 32)).load(data, name="fuzz")
     assert pixels.ndim == 3 and pixels.shape[2] == 3 and pixels.dtype.name == "uint8", pixels.shape
+    from promptlib.search.png_rows import read_rows
+
+    rows = read_rows(data)  # the GPU path's CPU half on the same bytes: whole rows of known filter types, or None
+    if rows is not None:
+        assert rows.data.ndim == 2 and rows.data.shape[1] == 1 + rows.width * rows.channels, rows.data.shape
+        assert int(rows.data[:, 0].max()) <= 4 and rows.channels in (1, 2, 3, 4)
     return pixels
 
 
