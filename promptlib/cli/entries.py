@@ -22,7 +22,7 @@ from promptlib.limits import MAX_ID
 JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _parse_ids(text: str) -> list[int]:
+def parse_ids(text: str) -> list[int]:
     """One id argument: ``12`` or a comma list ``12,13`` (as `render` takes them)."""
     ids = []
     for part in text.split(","):
@@ -40,7 +40,7 @@ def _flatten_ids(groups: list[list[int]]) -> list[int]:
 IDS = Annotated[
     list[int],
     typer.Argument(
-        help="Entry ids: 12 13 or 12,13.", show_default=False, parser=_parse_ids, callback=_flatten_ids, metavar="IDS"
+        help="Entry ids: 12 13 or 12,13.", show_default=False, parser=parse_ids, callback=_flatten_ids, metavar="IDS"
     ),
 ]
 
