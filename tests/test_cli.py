@@ -321,6 +321,21 @@ def test_collect_json_lists_only_the_ids_that_changed(cli: Cli) -> None:
     assert human.out == "" and "board: 3 entries" in human.err
 
 
+def test_collections_delete_keeps_the_entries_and_names_an_unknown_collection(cli: Cli) -> None:
+    cli("init", "--empty")
+    ids = [str(cli("add", f"p{k}", "--json").json()["id"]) for k in range(2)]
+    cli("collect", "board", *ids)
+    cli("collect", "other", ids[0])
+    assert cli("collections", "--delete", "board", "--json").json() == {"deleted": "board", "entries": 2}
+    assert cli("collections", "--json").json() == [{"name": "other", "count": 1}]
+    assert [e["id"] for e in cli("list", "--json").json()] == [int(i) for i in reversed(ids)]
+    assert cli("show", ids[0], "--json").json()["collections"] == ["other"]
+    human = cli("collections", "--delete", "other")
+    assert human.code == 0 and "deleted collection other (1 entry kept in the library)" in human.err
+    unknown = cli("collections", "--delete", "nope")
+    assert unknown.code == 4 and unknown.err.strip() == "error: no collection named 'nope'"
+
+
 def test_importing_only_missing_paths_is_one_line(cli: Cli, tmp_path: Path) -> None:
     cli("init", "--empty")
     result = cli("import", str(tmp_path / "nowhere.png"))

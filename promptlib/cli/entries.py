@@ -406,7 +406,7 @@ def collect(
     remove: Annotated[bool, typer.Option("--remove", help="Take the entries out of the collection.")] = False,
     as_json: DoneJSON = False,
 ) -> None:
-    """Add entries to a collection (or take them out).
+    """Add entries to a collection (or take them out; `collections --delete NAME` deletes the collection).
 
     Example: promptlib collect 'moodboard' 12 13 14
     """
@@ -435,11 +435,24 @@ def _places(lib: Library, ids: list[int], name: str) -> dict[int, int]:
     return {i: places.get(i, 0) for i in ids}
 
 
-def collections(as_json: JSON = False) -> None:
-    """List collections with their sizes.
+def collections(
+    delete: Annotated[
+        str | None,
+        typer.Option("--delete", metavar="NAME", help="Delete this collection (its entries stay in the library)."),
+    ] = None,
+    as_json: JSON = False,
+) -> None:
+    """List collections with their sizes, or delete one.
 
-    Example: promptlib collections
+    Examples:
+
+      promptlib collections
+
+      promptlib collections --delete moodboard --json
     """
+    if delete is not None:
+        _delete_collection(delete, as_json=as_json)
+        return
     with open_library(create=False) as lib:
         found = lib.collections()
     if as_json:
@@ -447,6 +460,15 @@ def collections(as_json: JSON = False) -> None:
     else:
         for n, c in found:
             console().print(f"{c:>6}  {n}", markup=False)
+
+
+def _delete_collection(name: str, *, as_json: bool) -> None:
+    with open_library(create=False) as lib:
+        held = lib.delete_collection(name)
+    if as_json:
+        print_json({"deleted": name.strip(), "entries": held})
+    else:
+        note(f"deleted collection {name.strip()} ({_entries(held)} kept in the library)")
 
 
 def register(app: typer.Typer) -> None:
