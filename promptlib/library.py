@@ -666,17 +666,40 @@ class Library:
             )
 
     def uncollect(self, name: str, ids: Iterable[int]) -> int:
-        """Take entries out of a collection (the collection stays); returns how many were in it."""
+        """Take entries out of a collection (the collection stays); returns how many were in it. Raises
+        NotFoundError for an unknown collection."""
         wanted = list(dict.fromkeys(ids))
         with self.db.write() as conn:
-            row = conn.execute("SELECT id FROM collections WHERE name = ? COLLATE NOCASE", (name.strip(),)).fetchone()
-            if row is None:
-                raise NotFoundError(f"no collection named {name!r}")
+            cid = self._collection_id(conn, name)
             marks = ",".join("?" * len(wanted))
             cur = conn.execute(
-                f"DELETE FROM collection_items WHERE collection_id = ? AND prompt_id IN ({marks})", [row[0], *wanted]
+                f"DELETE FROM collection_items WHERE collection_id = ? AND prompt_id IN ({marks})", [cid, *wanted]
             )
             return int(cur.rowcount)
+
+    def delete_collection(self, name: str) -> int:
+        """Delete a collection; its entries stay in the library. Returns how many entries it held. Raises
+        NotFoundError for an unknown collection."""
+        with self.db.write() as conn:
+            cid = self._collection_id(conn, name)
+            held = conn.execute("SELECT count(*) FROM collection_items WHERE collection_id = ?", (cid,)).fetchone()[0]
+            conn.execute("DELETE FROM collection_items WHERE collection_id = ?", (cid,))
+            conn.execute("DELETE FROM collections WHERE id = ?", (cid,))
+            return int(held)
+
+    @staticmethod
+    def _collection_id(conn: sqlite3.Connection, name: str) -> int:
+        """The collection called `name`: its exact spelling first, else the one that matches ignoring case."""
+        rows = conn.execute(
+            "SELECT id, name FROM collections WHERE name = ? COLLATE NOCASE", (name.strip(),)
+        ).fetchall()
+        exact = [r for r in rows if r[1] == name.strip()]
+        if exact or len(rows) == 1:
+            return int((exact or rows)[0][0])
+        if rows:  # 'Moodboard' and 'moodboard' both exist: guessing could change the wrong one
+            spellings = ", ".join(repr(r[1]) for r in rows)
+            raise NotFoundError(f"no collection named {name!r} (there are {spellings}: give the exact name)")
+        raise NotFoundError(f"no collection named {name!r}")
 
     def collections(self) -> list[tuple[str, int]]:
         rows = self.db.execute(

@@ -290,6 +290,52 @@ def test_rate_and_fav_say_what_they_did(cli: Cli) -> None:
     assert "1 entry no longer marked as favourite" in cli("fav", pid, "--off").err
 
 
+def test_rm_rate_fav_json_print_what_they_did(cli: Cli) -> None:
+    cli("init", "--empty")
+    a, b = (cli("add", f"p{k}", "--json").json()["id"] for k in range(2))
+    assert cli("rate", "4", str(b), f"{a},{b}", "--json").json() == {"rated": [a, b], "rating": 4}
+    assert cli("rate", "none", str(a), "--json").json() == {"rated": [a], "rating": None}
+    assert cli("fav", str(a), str(b), "--json").json() == {"ids": [a, b], "favourite": True}
+    assert cli("fav", str(b), "--off", "--json").json() == {"ids": [b], "favourite": False}
+    listed = cli("list", "--json").json()
+    assert {e["id"]: (e["rating"], e["favourite"]) for e in listed} == {a: (None, True), b: (4, False)}
+    asked = cli("rm", str(b), "--json", stdin="y\n")  # the question goes to stderr: stdout stays JSON
+    assert asked.json() == {"removed": [b]} and "Delete 1 entry?" in asked.err
+    missing = cli("rm", str(a), "99999", "--yes", "--json")
+    assert missing.code == 4 and missing.out == "" and "no prompt with id 99999" in missing.err
+    assert cli("rm", str(a), str(a), "--yes", "--json").json() == {"removed": [a]}
+    assert cli("list", "--json").json() == []
+
+
+def test_collect_json_lists_only_the_ids_that_changed(cli: Cli) -> None:
+    cli("init", "--empty")
+    a, b, c = (cli("add", f"p{k}", "--json").json()["id"] for k in range(3))
+    added = cli("collect", "board", str(a), str(b), "--json").json()
+    assert added == {"collection": "board", "added": [a, b], "count": 2}
+    again = cli("collect", "board", f"{b},{c}", "--json").json()
+    assert again == {"collection": "board", "added": [c], "count": 3}  # b was in it already
+    taken = cli("collect", "Board", str(a), "99", "--remove", "--json").json()
+    assert taken == {"collection": "Board", "removed": [a]}  # found ignoring case; 99 was never in it
+    assert cli("collections", "--json").json() == [{"name": "board", "count": 2}]
+    human = cli("collect", "board", str(a))
+    assert human.out == "" and "board: 3 entries" in human.err
+
+
+def test_collections_delete_keeps_the_entries_and_names_an_unknown_collection(cli: Cli) -> None:
+    cli("init", "--empty")
+    ids = [str(cli("add", f"p{k}", "--json").json()["id"]) for k in range(2)]
+    cli("collect", "board", *ids)
+    cli("collect", "other", ids[0])
+    assert cli("collections", "--delete", "board", "--json").json() == {"deleted": "board", "entries": 2}
+    assert cli("collections", "--json").json() == [{"name": "other", "count": 1}]
+    assert [e["id"] for e in cli("list", "--json").json()] == [int(i) for i in reversed(ids)]
+    assert cli("show", ids[0], "--json").json()["collections"] == ["other"]
+    human = cli("collections", "--delete", "other")
+    assert human.code == 0 and "deleted collection other (1 entry kept in the library)" in human.err
+    unknown = cli("collections", "--delete", "nope")
+    assert unknown.code == 4 and unknown.err.strip() == "error: no collection named 'nope'"
+
+
 def test_importing_only_missing_paths_is_one_line(cli: Cli, tmp_path: Path) -> None:
     cli("init", "--empty")
     result = cli("import", str(tmp_path / "nowhere.png"))

@@ -246,6 +246,31 @@ def test_uncollect_takes_entries_out_and_names_unknown_collections(lib: Library)
         lib.uncollect("nope", ids)
 
 
+def test_deleting_a_collection_keeps_its_entries_and_their_other_collections(lib: Library) -> None:
+    ids = [lib.add(f"p{n}").id for n in range(3)]
+    lib.collect("board", ids)
+    lib.collect("keep", ids[:1])
+    assert lib.delete_collection("Board") == 3  # found ignoring case, as uncollect finds it
+    assert lib.collections() == [("keep", 1)]
+    assert [e.id for e in lib.get_many(ids)] == ids
+    assert lib.get(ids[0]).collections == ("keep",)
+    assert lib.entries(query="collection:board") == []
+    assert lib.collect("board", ids[1:2]) == 1  # the name can be used again, starting empty
+    with pytest.raises(NotFoundError, match="no collection named 'nope'"):
+        lib.delete_collection("nope")
+
+
+def test_two_collections_differing_only_in_case_need_the_exact_name(lib: Library) -> None:
+    first, second = lib.add("a").id, lib.add("b").id
+    lib.collect("Board", [first])
+    lib.collect("board", [second])  # collect creates by exact name
+    with pytest.raises(NotFoundError, match="give the exact name"):
+        lib.delete_collection("BOARD")
+    assert lib.uncollect("board", [first, second]) == 1  # the exact spelling wins
+    assert lib.delete_collection("Board") == 1
+    assert lib.collections() == [("board", 0)]
+
+
 def test_add_takes_loras_from_the_prompts_tags_when_the_params_name_none(lib: Library) -> None:
     tagged = lib.add("a knight <lora:detail_tweaker:0.7>, <lyco:armor:te=0.4>")
     assert [(lora["name"], lora["weight"]) for lora in tagged.params["loras"]] == [

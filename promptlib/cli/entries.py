@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,10 +19,14 @@ from promptlib.cli.output import (
 from promptlib.errors import NotFoundError
 from promptlib.limits import MAX_ID
 
+if TYPE_CHECKING:
+    from promptlib.library import Library
+
 JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+DoneJSON = Annotated[bool, typer.Option("--json", help="Print what was done as JSON.")]
 
 
-def _parse_ids(text: str) -> list[int]:
+def parse_ids(text: str) -> list[int]:
     """One id argument: ``12`` or a comma list ``12,13`` (as `render` takes them)."""
     ids = []
     for part in text.split(","):
@@ -40,7 +44,7 @@ def _flatten_ids(groups: list[list[int]]) -> list[int]:
 IDS = Annotated[
     list[int],
     typer.Argument(
-        help="Entry ids: 12 13 or 12,13.", show_default=False, parser=_parse_ids, callback=_flatten_ids, metavar="IDS"
+        help="Entry ids: 12 13 or 12,13.", show_default=False, parser=parse_ids, callback=_flatten_ids, metavar="IDS"
     ),
 ]
 
@@ -265,11 +269,12 @@ def _run_editor(text: str) -> str:
 def rm(
     ids: IDS,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: DoneJSON = False,
 ) -> None:
     """Delete entries, with their renders. Asks first unless --yes is given (an answer can be piped in; with no
-    answer at all nothing is deleted).
+    answer at all nothing is deleted). One unknown id deletes nothing.
 
-    Example: promptlib rm 12 13 --yes
+    Example: promptlib rm 12 13 --yes --json
     """
     with open_library(create=False) as lib:
         found = {e.id for e in lib.get_many(ids, with_renders=False)}
@@ -279,9 +284,13 @@ def rm(
                 f"no prompt with id {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
             )
         if not yes:  # reads stdin even when it is not a terminal: `echo n | promptlib rm 3` deletes nothing
-            typer.confirm(f"Delete {len(found)} entr{'y' if len(found) == 1 else 'ies'}?", abort=True)
+            # with --json the question goes to stderr, so stdout holds only the JSON
+            typer.confirm(f"Delete {len(found)} entr{'y' if len(found) == 1 else 'ies'}?", abort=True, err=as_json)
         removed = lib.remove(ids)
-    note(f"removed {removed}")
+    if as_json:
+        print_json({"removed": sorted(found)})
+    else:
+        note(f"removed {removed}")
 
 
 def list_entries(
@@ -339,6 +348,7 @@ def tags(as_json: JSON = False) -> None:
 def rate(
     rating: Annotated[str, typer.Argument(help="0-5, or 'none' to clear.")],
     ids: IDS,
+    as_json: DoneJSON = False,
 ) -> None:
     """Rate entries 0-5 stars.
 
@@ -349,6 +359,9 @@ def rate(
         raise fail(f"rating {rating!r} must be 0-5 or 'none'")
     with open_library(create=False) as lib:
         count = lib.rate(ids, value)
+    if as_json:
+        print_json({"rated": sorted(set(ids)), "rating": value})
+        return
     what = "rating cleared" if value is None else f"rated {value} star{'' if value == 1 else 's'}"
     note(f"{_entries(count)} {what}")
 
@@ -356,6 +369,7 @@ def rate(
 def fav(
     ids: IDS,
     off: Annotated[bool, typer.Option("--off", help="Remove the favourite mark.")] = False,
+    as_json: DoneJSON = False,
 ) -> None:
     """Mark entries as favourites.
 
@@ -363,6 +377,9 @@ def fav(
     """
     with open_library(create=False) as lib:
         count = lib.favourite(ids, not off)
+    if as_json:
+        print_json({"ids": sorted(set(ids)), "favourite": not off})
+        return
     note(f"{_entries(count)} {'no longer marked' if off else 'marked'} as favourite")
 
 
@@ -387,24 +404,55 @@ def collect(
     name: Annotated[str, typer.Argument(help="Collection name (created if new).")],
     ids: IDS,
     remove: Annotated[bool, typer.Option("--remove", help="Take the entries out of the collection.")] = False,
+    as_json: DoneJSON = False,
 ) -> None:
-    """Add entries to a collection (or take them out).
+    """Add entries to a collection (or take them out; `collections --delete NAME` deletes the collection).
 
     Example: promptlib collect 'moodboard' 12 13 14
     """
+    wanted = list(dict.fromkeys(ids))
     with open_library(create=False) as lib:
+        before = _places(lib, wanted, name) if as_json else {}
         if remove:
-            note(f"{name}: removed {lib.uncollect(name, ids)}")
-            return
-        size = lib.collect(name, ids)
-    note(f"{name}: {size} entries")
+            taken = lib.uncollect(name, wanted)
+        else:
+            size = lib.collect(name, wanted)
+        after = _places(lib, wanted, name) if as_json else {}
+    if as_json:  # what changed, not what was asked: an id already in (or not in) the collection is not listed
+        if remove:
+            print_json({"collection": name.strip(), "removed": [i for i in wanted if after[i] < before[i]]})
+        else:
+            added = [i for i in wanted if after[i] > before[i]]
+            print_json({"collection": name.strip(), "added": added, "count": size})
+    else:
+        note(f"{name}: removed {taken}" if remove else f"{name}: {size} entries")
 
 
-def collections(as_json: JSON = False) -> None:
-    """List collections with their sizes.
+def _places(lib: Library, ids: list[int], name: str) -> dict[int, int]:
+    """How many collections called `name`, ignoring case, each entry is in (0 for an id that does not exist)."""
+    key = name.strip().casefold()
+    places = {e.id: sum(c.casefold() == key for c in e.collections) for e in lib.get_many(ids, with_renders=False)}
+    return {i: places.get(i, 0) for i in ids}
 
-    Example: promptlib collections
+
+def collections(
+    delete: Annotated[
+        str | None,
+        typer.Option("--delete", metavar="NAME", help="Delete this collection (its entries stay in the library)."),
+    ] = None,
+    as_json: JSON = False,
+) -> None:
+    """List collections with their sizes, or delete one.
+
+    Examples:
+
+      promptlib collections
+
+      promptlib collections --delete moodboard --json
     """
+    if delete is not None:
+        _delete_collection(delete, as_json=as_json)
+        return
     with open_library(create=False) as lib:
         found = lib.collections()
     if as_json:
@@ -412,6 +460,15 @@ def collections(as_json: JSON = False) -> None:
     else:
         for n, c in found:
             console().print(f"{c:>6}  {n}", markup=False)
+
+
+def _delete_collection(name: str, *, as_json: bool) -> None:
+    with open_library(create=False) as lib:
+        held = lib.delete_collection(name)
+    if as_json:
+        print_json({"deleted": name.strip(), "entries": held})
+    else:
+        note(f"deleted collection {name.strip()} ({_entries(held)} kept in the library)")
 
 
 def register(app: typer.Typer) -> None:

@@ -210,9 +210,31 @@ def _run(action: Callable[[threading.Event], Any]) -> Any:
         raise typer.Exit(130) from None
 
 
+def _target(words: list[str]) -> list[str]:
+    """Several arguments are entry ids (``render 3 4 9``); a query with spaces is one quoted argument."""
+    from promptlib.cli.entries import parse_ids
+
+    if len(words) > 1:
+        for word in words:
+            try:
+                parse_ids(word)
+            except typer.BadParameter:
+                raise typer.BadParameter(
+                    f"{word!r} is not an entry id: several arguments must all be ids (3 4 9);"
+                    " a query with spaces goes in quotes, as in: promptlib render 'foggy harbour'"
+                ) from None
+    return words
+
+
 def render(
     target: Annotated[
-        str, typer.Argument(help="Entry id(s) ('3' or '3,4,9') or a search query ('pack:promptlib-starter').")
+        list[str],
+        typer.Argument(
+            help="Entry ids ('3', '3 4 9' or '3,4,9') or one search query ('pack:promptlib-starter').",
+            callback=_target,
+            metavar="IDS|QUERY",
+            show_default=False,
+        ),
     ],
     model: Model = None,
     sampler: Sampler = None,
@@ -253,10 +275,11 @@ def render(
 
     Examples:
 
-      promptlib render 12 --model ~/models/dreamshaper_8.safetensors --n 4 --batch 4
+      promptlib render 12 13 --model ~/models/dreamshaper_8.safetensors --n 4 --batch 4
 
       promptlib render 'pack:promptlib-starter' --model stabilityai/stable-diffusion-xl-base-1.0 --steps 30 --json
     """
+    wanted = " ".join(target)  # ids the library reads as ids ('3 4,9'), or the one query
     with open_library(create=False) as lib:
         options = _options(
             lib, device=device, dtype=dtype, batch=batch, attention=attention, deterministic=deterministic,
@@ -272,7 +295,7 @@ def render(
         with _progress(not as_json) as progress:
             run = _run(
                 lambda cancel: lib.render(
-                    target, n=n, overrides=overrides, options=options, limit=limit, progress=progress, cancel=cancel
+                    wanted, n=n, overrides=overrides, options=options, limit=limit, progress=progress, cancel=cancel
                 )
             )
     if as_json:

@@ -79,6 +79,20 @@ def test_bad_input_is_one_line_error(cli: Any, entry: int) -> None:
     assert missing.code == 4 and "no prompt with id 999" in missing.err
 
 
+def test_render_takes_entry_ids_as_separate_arguments(cli: Any, entry: int) -> None:
+    other = int(cli("add", "a heron at dawn", "--json").json()["id"])
+    result = cli("render", str(entry), str(other), *TINY, "--seed", "1", "--json")
+    assert result.code == 0, result.err
+    assert sorted(r["prompt_id"] for r in result.json()["renders"]) == [entry, other]
+    missing = cli("render", str(entry), "999", *TINY)  # read as ids, not as a query of two numbers
+    assert missing.code == 4 and "no prompt with id 999" in missing.err
+    mixed = cli("render", str(entry), "fox", *TINY)
+    assert mixed.code == 2 and len(mixed.err.strip().splitlines()) == 1
+    assert "'fox' is not an entry id" in mixed.err and "promptlib render 'foggy harbour'" in mixed.err
+    query = cli("render", "fox snow", *TINY, "--json")  # one quoted argument with spaces stays a query
+    assert [r["prompt_id"] for r in query.json()["renders"]] == [entry]
+
+
 def test_schedulers_command_prints_the_registry(cli: Any) -> None:
     table = cli("schedulers")
     assert table.code == 0
