@@ -336,6 +336,13 @@ def insert_entries(
     return result
 
 
+# The largest entry id present, and the largest ever handed out (prompts is AUTOINCREMENT: see store/models.py).
+_ID_HIGH_WATER = (
+    "SELECT coalesce((SELECT max(id) FROM prompts), 0),"
+    " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'prompts'), 0)"
+)
+
+
 def _insert(
     conn: sqlite3.Connection,
     entries: Iterable[NewEntry],
@@ -354,9 +361,12 @@ def _insert(
     last_source: tuple[dict[str, Any], str] = ({}, "{}")  # one import shares one source dict: serialise it once
     now = sql_datetime(datetime.now(UTC))
     pack = _NULL if pack_id is None else pack_id
-    next_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM prompts").fetchone()[0]) + 1
+    newest, used = conn.execute(_ID_HIGH_WATER).fetchone()
+    # Ids are assigned here, not by SQLite: start above every id ever used (sqlite_sequence), not only the largest
+    # one still present, or an entry added after its newest neighbour was removed would take the removed one's id.
+    next_id = max(int(newest), int(used)) + 1
     # Rows this call adds are found in `seen`; the database is asked only about rows that were there before.
-    ask_db = dedupe and next_id > 1
+    ask_db = dedupe and newest > 0
     seen: dict[str, int] = {}
     wait = helper.wait if helper is not None else _nothing
     for batch in _batched(entries, batch_size):

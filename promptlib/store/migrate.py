@@ -15,8 +15,8 @@ from pathlib import Path
 
 from promptlib.errors import LibraryError
 
-HEAD_REVISION = "0003"  # the newest file in migrations/versions; a test keeps the two in step
-KNOWN_REVISIONS = ("0001", "0002", "0003")
+HEAD_REVISION = "0004"  # the newest file in migrations/versions; a test keeps the two in step
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004")
 LOCK_NAME = ".migrate.lock"
 
 
@@ -156,7 +156,15 @@ def _run_alembic(db_path: Path) -> None:
 
     from promptlib.store.db import connect
 
-    engine = create_engine("sqlite://", creator=lambda: connect(db_path), poolclass=NullPool)
+    def _connect() -> sqlite3.Connection:
+        conn = connect(db_path)
+        # SQLite's documented way to change a table: with foreign keys enforced, dropping a table being rebuilt
+        # would cascade-delete the rows that refer to it. A migration that rebuilds tables checks the references
+        # itself (PRAGMA foreign_key_check) before the one transaction commits; SQLite ignores this inside one.
+        conn.execute("PRAGMA foreign_keys=OFF")
+        return conn
+
+    engine = create_engine("sqlite://", creator=_connect, poolclass=NullPool)
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection: object) -> None:

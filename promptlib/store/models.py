@@ -3,6 +3,10 @@
 These models are the single definition of the schema: Alembic migrations are checked against them (a test proves
 there is no autogenerate diff) and single-entry writes go through them. Hot read paths (search, list, show) use
 plain SQL over the same tables, so a CLI search never pays SQLAlchemy's import cost.
+
+Tables whose ids users see — in CLI output and --json, the FAISS index, exported packs, undo snapshots — are
+AUTOINCREMENT: plain SQLite hands the largest id out again once its row is deleted, so `rm 42` then `add` would make
+a new entry 42. (Migration 0004 rebuilt them so; `tags` keeps plain rowids, its ids never leave the database.)
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class Pack(SQLModel, table=True):
     """A named, versioned collection of prompts and styles that came from one place."""
 
     __tablename__ = "packs"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused: see the module docstring
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True)
@@ -61,6 +66,7 @@ class Prompt(SQLModel, table=True):
         # Partial indexes: few entries are rated or favourites, and imports should not pay for the rest.
         Index("ix_prompts_rating", "rating", sqlite_where=text("rating IS NOT NULL")),
         Index("ix_prompts_favourite", "favourite", sqlite_where=text("favourite = 1")),
+        {"sqlite_autoincrement": True},  # ids are never reused: see the module docstring
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -111,6 +117,7 @@ class Style(SQLModel, table=True):
     """A style template: ``{prompt}`` in `prompt` marks where the user's prompt goes."""
 
     __tablename__ = "styles"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused: see the module docstring
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True)
@@ -127,6 +134,7 @@ class Render(SQLModel, table=True):
     """An image of a prompt — rendered here or imported — with the exact recipe and where it was made."""
 
     __tablename__ = "renders"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused: see the module docstring
 
     id: int | None = Field(default=None, primary_key=True)
     prompt_id: int | None = _fk("prompts.id", ondelete="CASCADE", nullable=False)
@@ -152,6 +160,7 @@ class Grid(SQLModel, table=True):
     """An X/Y/Z comparison grid over recipe fields of one entry: its axes, and the composed, labelled image."""
 
     __tablename__ = "grids"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused: see the module docstring
 
     id: int | None = Field(default=None, primary_key=True)
     prompt_id: int | None = _fk("prompts.id", ondelete="CASCADE", nullable=False)
@@ -222,6 +231,7 @@ class Collection(SQLModel, table=True):
     """A user's named, ordered selection of prompts."""
 
     __tablename__ = "collections"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused: see the module docstring
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True)
