@@ -43,7 +43,14 @@ Loras = Annotated[list[str] | None, typer.Option("--lora", help="LoRA as PATH_OR
 Dtype = Annotated[str | None, typer.Option("--dtype", help="fp16, bf16 or fp32 (default: fp16 on GPU, fp32 on CPU).")]
 Device = Annotated[str | None, typer.Option("--device", help="cuda, cuda:1, mps or cpu (default: auto).")]
 Batch = Annotated[int, typer.Option("--batch", "-b", min=1, max=64, help="Images per batch (compatible jobs).")]
-Attention = Annotated[str, typer.Option("--attention", help="auto (PyTorch SDPA) or xformers.")]
+Attention = Annotated[
+    str,
+    typer.Option(
+        "--attention",
+        help="auto (PyTorch SDPA, cuDNN's attention kernel first on Hopper GPUs), sdpa (FlashAttention-2 first),"
+        " sdpa-cudnn or xformers.",
+    ),
+]
 Deterministic = Annotated[
     bool, typer.Option("--deterministic", help="Deterministic algorithms, as diffusers' reproducibility guide sets.")
 ]

@@ -13,6 +13,8 @@ eager: the baseline. The other variants run promptlib's renderer (`render_batch`
 ``compile``            defaults without graphs + ``torch.compile`` (``--compile-mode``; cache in promptlib's cache)
 ``compile+cuda-graphs``  both
 ``upcast-vae``         the defaults, but SDXL's VAE decodes in fp32 as diffusers does (not bf16)
+``flash-attention``    the defaults with torch's own SDPA order (FlashAttention-2 first), where the default puts
+                       cuDNN's attention first (Hopper); ``compile+cuda-graphs+flash``: the same, compiled
 =====================  ===========================================================================================
 
 Each case is warmed up once (compilation, graph capture, cuDNN/cuBLAS choices: reported as ``warmup_s``, not
@@ -53,6 +55,8 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "compile": {"compile": True, "cuda_graphs": False},
     "compile+cuda-graphs": {"compile": True, "cuda_graphs": True},
     "upcast-vae": {"vae_dtype": "upcast"},
+    "flash-attention": {"attention": "sdpa"},
+    "compile+cuda-graphs+flash": {"compile": True, "cuda_graphs": True, "attention": "sdpa"},
 }
 # The scenarios: (arch, side, steps, batch sizes).
 SCENARIOS: dict[str, tuple[str, int, int, tuple[int, ...]]] = {

@@ -17,6 +17,7 @@ import inspect
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,7 @@ DTYPES = ("fp16", "bf16", "fp32")
 # bf16 where the GPU has it (as ComfyUI does) instead of diffusers' fp32 upcast; "upcast" = diffusers' rule exactly.
 VAE_DTYPES = ("auto", "upcast", *DTYPES)
 MAX_PIXELS = 4096 * 4096  # per image: far past any model's training size
-ATTENTION = ("auto", "sdpa", "xformers")
+ATTENTION = ("auto", "sdpa", "sdpa-cudnn", "xformers")
 StepCallback = Callable[[int, int], None]
 
 
@@ -48,7 +49,7 @@ class RenderOptions:
 
     device: str = "auto"
     dtype: str = "auto"  # used when the recipe has no extra["dtype"]; auto = fp16 on CUDA, fp32 elsewhere
-    attention: str = "auto"  # auto = PyTorch SDPA; "xformers" when installed
+    attention: str = "auto"  # see `resolve_attention`; "xformers" when installed
     channels_last: bool | None = None
     fuse_qkv: bool | None = None
     tf32: bool = True
@@ -121,6 +122,44 @@ def _dtype_name(name: str) -> str:
     if value not in DTYPES:
         raise ValidationError(f"dtype {name!r}: expected auto or one of {', '.join(DTYPES)}")
     return value
+
+
+def cudnn_attention(device: torch.device, *, hopper: bool = False) -> bool:
+    """Whether SDPA can run cuDNN's fused attention kernel here (CUDA, cuDNN 9, Ampere or newer; Hopper or newer
+    with `hopper`)."""
+    import torch
+
+    if device.type != "cuda" or not torch.backends.cudnn.is_available():
+        return False
+    from torch.nn.attention import SDPBackend
+
+    if not hasattr(SDPBackend, "CUDNN_ATTENTION") or (torch.backends.cudnn.version() or 0) < 90000:
+        return False
+    return bool(torch.cuda.get_device_capability(device)[0] >= (9 if hopper else 8))
+
+
+def resolve_attention(option: str, device: torch.device) -> str:
+    """The attention backend `option` means on `device`. ``auto``: PyTorch SDPA, with cuDNN's attention kernel
+    first on Hopper GPUs (``sdpa-cudnn``: 1.5-1.8x FlashAttention-2 there at Stable Diffusion's shapes, measured;
+    see docs/PERFORMANCE.md), torch's own order (FlashAttention-2 first) elsewhere (``sdpa``)."""
+    if option == "auto":
+        return "sdpa-cudnn" if cudnn_attention(device, hopper=True) else "sdpa"
+    if option == "sdpa-cudnn" and not cudnn_attention(device):
+        raise ValidationError("attention 'sdpa-cudnn' needs a CUDA GPU (Ampere or newer) with cuDNN 9")
+    return option
+
+
+def attention_context(attention: str) -> AbstractContextManager[Any]:
+    """Where renders run: SDPA tries cuDNN's kernel first for ``sdpa-cudnn`` (every backend stays allowed, so a
+    shape cuDNN cannot take falls through to FlashAttention-2, then the others), nothing for the other backends.
+    Compiled graphs and CUDA graphs take the kernel chosen while they are traced or captured, inside this."""
+    if attention != "sdpa-cudnn":
+        return nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    order = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    context: AbstractContextManager[Any] = sdpa_kernel(order, set_priority=True)
+    return context
 
 
 def resolve_dtype(name: str | None, device: torch.device) -> str:
@@ -306,21 +345,23 @@ def prepare(
         if options.cpu_offload and vae_target != target:
             allowed = "fp32" if dtype == "fp32" else f"{dtype} or fp32"
             raise ValidationError(f"with model CPU offload the VAE decodes in {allowed}, not {vae_mode}")
-        # Attention backend: SDPA unless xformers is asked for; fused QKV only with plain SDPA and without LoRAs.
-        attention = "sdpa" if options.attention == "auto" else options.attention
+        # Attention backend: SDPA unless xformers is asked for; fused QKV only with SDPA and without LoRAs.
+        attention = resolve_attention(options.attention, device)
         if attention == "xformers":
             import importlib.util
 
             if importlib.util.find_spec("xformers") is None:
                 raise ValidationError("attention 'xformers' asked for, but xformers is not installed")
-        want_fuse = (options.fuse_qkv if options.fuse_qkv is not None else cuda) and attention == "sdpa"
+        sdpa = attention in ("sdpa", "sdpa-cudnn")
+        want_fuse = (options.fuse_qkv if options.fuse_qkv is not None else cuda) and sdpa
         want_fuse = want_fuse and not options.attention_slicing and not _has_peft_layers(pipe.unet)
         want_cl = options.channels_last if options.channels_last is not None else cuda
         if _fused(pipe.unet) and not want_fuse:
             pipe.unfuse_qkv_projections()
         if manage_memory:
+            processors = "xformers" if attention == "xformers" else "sdpa"  # sdpa-cudnn: the same processors
             if (
-                state.get("attention", "sdpa") != attention
+                state.get("attention", "sdpa") != processors
                 or state.get("attention_slicing") != options.attention_slicing
             ):
                 from diffusers.models.attention_processor import AttnProcessor2_0
@@ -331,7 +372,7 @@ def prepare(
                     pipe.enable_xformers_memory_efficient_attention()
                 if options.attention_slicing:
                     pipe.enable_attention_slicing()
-                state["attention"], state["attention_slicing"] = attention, options.attention_slicing
+                state["attention"], state["attention_slicing"] = processors, options.attention_slicing
             for flag, on, off in (
                 ("vae_slicing", "enable_slicing", "disable_slicing"),
                 ("vae_tiling", "enable_tiling", "disable_tiling"),
@@ -374,7 +415,12 @@ def prepare(
             decode_vae = _vae_copy(pipe.vae, vae_target)
         # Compiled modules and CUDA graphs hold the weights they were built with: rebuilt after any change
         signature = (str(device), dtype, want_cl, want_fuse, attention, options.attention_slicing, str(vae_target))
-        if getattr(pipe, "_promptlib_signature", None) != signature:
+        previous = getattr(pipe, "_promptlib_signature", None)
+        if previous != signature:
+            if previous is not None and previous[4] != attention and pipe._promptlib_compiled:
+                # Dynamo's cache would hand back the graph traced with the other SDPA kernel: its guards cannot
+                # see the backend order, only the module
+                torch._dynamo.reset()
             pipe._promptlib_compiled, pipe._promptlib_graphs = {}, {}
             pipe._promptlib_signature = signature
         unet: Callable[..., Any] = pipe.unet
@@ -415,6 +461,7 @@ def prepare(
             "compile": options.compile_mode if options.compile else None,
             "cuda_graphs": want_graphs,
             "vae_dtype": "fp32" if vae_mode == "upcast" else vae_mode,
+            "attention": attention,
         }
         return Prepared(
             pipe, device, dtype, options, unet, attention, applied,
@@ -532,20 +579,21 @@ def render_batch(
     job_tags = list(tags) if tags is not None else [None] * len(recipes)
 
     # 2. Encode prompts (A1111 weighting, >77 tokens); prompts of different lengths go in separate sub-batches
-    encoded = [_encode(prepared, r) for r in recipes]
-    groups: dict[int, list[int]] = {}
-    for i, enc in enumerate(encoded):
-        groups.setdefault(int(enc["prompt_embeds"].shape[1]), []).append(i)
-    results: list[ImageResult] = []
-    for members in groups.values():
-        results += _denoise(
-            prepared,
-            [recipes[i] for i in members],
-            [encoded[i] for i in members],
-            [job_tags[i] for i in members],
-            on_step=on_step,
-            cancel=cancel,
-        )
+    with attention_context(prepared.attention):
+        encoded = [_encode(prepared, r) for r in recipes]
+        groups: dict[int, list[int]] = {}
+        for i, enc in enumerate(encoded):
+            groups.setdefault(int(enc["prompt_embeds"].shape[1]), []).append(i)
+        results: list[ImageResult] = []
+        for members in groups.values():
+            results += _denoise(
+                prepared,
+                [recipes[i] for i in members],
+                [encoded[i] for i in members],
+                [job_tags[i] for i in members],
+                on_step=on_step,
+                cancel=cancel,
+            )
     return results
 
 

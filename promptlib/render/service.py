@@ -540,8 +540,11 @@ def options_for_replay(env: Mapping[str, Any], base: RenderOptions) -> RenderOpt
             changes["fuse_qkv" if name == "fused_qkv" else name] = env[name]
     if isinstance(env.get("deterministic"), bool):
         changes["deterministic"] = env["deterministic"]
-    if isinstance(env.get("attention"), str) and env["attention"] in ("sdpa", "xformers"):
-        changes["attention"] = env["attention"]
+    recorded = env.get("attention")
+    if recorded in ("sdpa", "xformers"):  # renders from before the cuDNN choice recorded "sdpa": replayed so
+        changes["attention"] = recorded
+    elif recorded == "sdpa-cudnn":  # cuDNN first where it is the default, plain SDPA (and a reported drift) elsewhere
+        changes["attention"] = "auto"
     # renders made before the VAE dtype was recorded decoded by diffusers' rule
     vae_dtype = env.get("vae_dtype", "upcast")
     changes["vae_dtype"] = vae_dtype if vae_dtype in DTYPES else "upcast"

@@ -161,3 +161,40 @@ def test_verify_with_an_unreadable_or_missing_stored_image_is_a_clear_error(rend
     path.unlink()
     with pytest.raises(NotFoundError, match="image file is missing"):
         render_lib.verify(rendered.id)
+
+
+def test_the_attention_backend_is_replayed_and_cudnn_first_degrades_where_it_cannot_run() -> None:
+    import torch
+
+    from promptlib.errors import ValidationError
+    from promptlib.render.renderer import resolve_attention
+    from promptlib.render.service import options_for_replay
+
+    base = RenderOptions()
+    assert options_for_replay({"attention": "sdpa"}, base).attention == "sdpa"  # FlashAttention-2 first, as before
+    assert options_for_replay({"attention": "xformers"}, base).attention == "xformers"
+    assert options_for_replay({"attention": "sdpa-cudnn"}, base).attention == "auto"  # cuDNN first where default
+    assert options_for_replay({"attention": "evil"}, base).attention == "auto"
+    cpu = torch.device("cpu")
+    assert resolve_attention("auto", cpu) == "sdpa"
+    with pytest.raises(ValidationError, match=r"sdpa-cudnn.*cuDNN 9"):
+        resolve_attention("sdpa-cudnn", cpu)
+    with pytest.raises(ValidationError, match="attention 'flash'"):
+        RenderOptions(attention="flash")
+
+
+def test_cudnn_first_puts_cudnn_attention_first_only_inside_the_render() -> None:
+    import torch
+    from torch.nn.attention import SDPBackend
+
+    from promptlib.render.renderer import attention_context
+
+    before = torch._C._get_sdp_priority_order()
+    with attention_context("sdpa"):
+        assert torch._C._get_sdp_priority_order() == before
+    with attention_context("sdpa-cudnn"):
+        inside = torch._C._get_sdp_priority_order()
+        assert inside[0] == int(SDPBackend.CUDNN_ATTENTION) and sorted(inside) == sorted(before)
+        # nothing is switched off: a shape cuDNN cannot take falls through to the next kernel
+        assert torch.backends.cuda.flash_sdp_enabled() and torch.backends.cuda.math_sdp_enabled()
+    assert torch._C._get_sdp_priority_order() == before
