@@ -179,7 +179,7 @@ def finish_recipe(
 ) -> Recipe:
     """A complete recipe from `fields`: native size for missing width/height, the dtype and attention backend
     actually used, and the scheduler class and overrides. Raises ValidationError for an unusable value."""
-    from promptlib.render.renderer import resolve_dtype
+    from promptlib.render.renderer import resolve_attention, resolve_dtype
 
     spec = schedulers.resolve(fields.get("sampler"), fields.get("schedule"))
     stored = fields.get("scheduler_config")
@@ -187,7 +187,7 @@ def finish_recipe(
     dtype = resolve_dtype(fields.get("dtype") or options.dtype, device)
     extra: dict[str, Any] = {
         "dtype": dtype,
-        "attention": "sdpa" if options.attention == "auto" else options.attention,
+        "attention": resolve_attention(options.attention, device),
         "scheduler": scheduler,
     }
     if facts.ref.startswith(RANDOM_PREFIX):

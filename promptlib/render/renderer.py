@@ -152,7 +152,8 @@ def resolve_attention(option: str, device: torch.device) -> str:
 def attention_context(attention: str) -> AbstractContextManager[Any]:
     """Where renders run: SDPA tries cuDNN's kernel first for ``sdpa-cudnn`` (every backend stays allowed, so a
     shape cuDNN cannot take falls through to FlashAttention-2, then the others), nothing for the other backends.
-    Compiled graphs and CUDA graphs take the kernel chosen while they are traced or captured, inside this."""
+    Compiled graphs and CUDA graphs take the kernel chosen while they are traced or captured, inside this. The
+    order is process-wide: `render_batch` holds `_RENDER_LOCK` around it, so renders never overlap in it."""
     if attention != "sdpa-cudnn":
         return nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -160,6 +161,14 @@ def attention_context(attention: str) -> AbstractContextManager[Any]:
     order = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
     context: AbstractContextManager[Any] = sdpa_kernel(order, set_priority=True)
     return context
+
+
+# One render batch at a time per process: the SDPA kernel order is global state (and one GPU runs one batch at a
+# time anyway). Re-entrant for callbacks that render.
+_RENDER_LOCK = threading.RLock()
+# Dynamo caches compiled code per function, not per pipeline, and its guards cannot see the SDPA order: the backend
+# the last compilation ran under, to start afresh when it changes.
+_compiled_attention: list[str] = []
 
 
 def resolve_dtype(name: str | None, device: torch.device) -> str:
@@ -415,12 +424,7 @@ def prepare(
             decode_vae = _vae_copy(pipe.vae, vae_target)
         # Compiled modules and CUDA graphs hold the weights they were built with: rebuilt after any change
         signature = (str(device), dtype, want_cl, want_fuse, attention, options.attention_slicing, str(vae_target))
-        previous = getattr(pipe, "_promptlib_signature", None)
-        if previous != signature:
-            if previous is not None and previous[4] != attention and pipe._promptlib_compiled:
-                # Dynamo's cache would hand back the graph traced with the other SDPA kernel: its guards cannot
-                # see the backend order, only the module
-                torch._dynamo.reset()
+        if getattr(pipe, "_promptlib_signature", None) != signature:
             pipe._promptlib_compiled, pipe._promptlib_graphs = {}, {}
             pipe._promptlib_signature = signature
         unet: Callable[..., Any] = pipe.unet
@@ -430,6 +434,9 @@ def prepare(
             key = options.compile_mode
             if key not in compiled:
                 _configure_inductor(options.compile_cache)
+                if _compiled_attention and _compiled_attention[-1] != attention:
+                    torch._dynamo.reset()  # or it would hand back code traced under the other SDPA order
+                _compiled_attention[:] = [attention]
                 compiled[key] = torch.compile(unet, mode=options.compile_mode, fullgraph=True, dynamic=False)
             unet = compiled[key]
             # the VAE decoder too (fused norms and activations), unless it slices or tiles (its own Python loops)
@@ -579,7 +586,7 @@ def render_batch(
     job_tags = list(tags) if tags is not None else [None] * len(recipes)
 
     # 2. Encode prompts (A1111 weighting, >77 tokens); prompts of different lengths go in separate sub-batches
-    with attention_context(prepared.attention):
+    with _RENDER_LOCK, attention_context(prepared.attention):
         encoded = [_encode(prepared, r) for r in recipes]
         groups: dict[int, list[int]] = {}
         for i, enc in enumerate(encoded):

@@ -309,7 +309,7 @@ class Embedder:
             (height, width),
             str(cfg.get("resize_mode", "shortest")),
             int(cfg.get("fill_color", 0)),
-            raw_png=self.device.type == "cuda" and png_rows.kernel_available(),
+            raw_png=png_rows.kernel_available(self.device),
         )
         # the dtype the image tower's convolutions and matrices run in (open_clip keeps some parameters in fp32)
         self.dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision.removeprefix("pure_"), torch.float32)

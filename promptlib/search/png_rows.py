@@ -16,6 +16,7 @@ against, and Pillow is the reference for both).
 from __future__ import annotations
 
 import functools
+import logging
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,15 @@ if TYPE_CHECKING:
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type → bytes per 8-bit pixel: grey, RGB, grey + alpha, RGBA
-MAX_SIDE = 4096  # one GPU program holds a lane for every row; larger images decode on the CPU
+MAX_SIDE = 4096  # one GPU program holds a lane for every row
+# Rows are full size (a 512² RGB PNG: 0.79 MB) where a worker's shrunk pixels stay under 4x the model's input, and a
+# batch holds hundreds: larger images (SDXL's 1024², upscales) are decoded and shrunk on the CPU as before. This
+# covers Stable Diffusion 1.x sizes up to 512x768 and 640x640.
+MAX_PIXELS = 640 * 768
+MAX_CHUNKS = 4096  # real encoders write 8-64 KB IDATs: a few dozen for such an image; more is someone's trick
+
+log = logging.getLogger(__name__)
+_kernel_failed: list[str] = []  # the error of a kernel that would not compile or run here: the torch path after it
 
 
 @dataclass(frozen=True)
@@ -43,8 +52,8 @@ class PngRows:
 
 def read_rows(data: bytes) -> PngRows | None:
     """The inflated scanlines of a plain 8-bit PNG (grey or RGB, with or without alpha, not interlaced), or None
-    when the file needs a full decoder — a palette, 16 bits, interlacing, a size over `MAX_SIDE`, no imagecodecs,
-    or anything malformed (the full decoder then decides whether the file is bad).
+    when the file needs a full decoder — a palette, 16 bits, interlacing, more than `MAX_PIXELS`, no imagecodecs,
+    more than `MAX_CHUNKS` chunks, or anything malformed (the full decoder then decides whether the file is bad).
 
     The caller has already checked the file's size and pixel count (`promptlib.images.probe_image`): inflating
     writes into a buffer of exactly the size the header declares, so a stream that inflates to more is refused,
@@ -59,9 +68,9 @@ def read_rows(data: bytes) -> PngRows | None:
         return None
     view = memoryview(data)
     header: tuple[int, ...] | None = None
-    parts: list[memoryview] = []
+    stream = bytearray()  # the IDATs' data, joined: never more than the file
     pos = len(PNG_SIGNATURE)
-    while True:
+    for _ in range(MAX_CHUNKS):
         if pos + 12 > len(data):
             return None  # no IEND: truncated
         length, kind = struct.unpack_from(">I4s", data, pos)
@@ -72,22 +81,24 @@ def read_rows(data: bytes) -> PngRows | None:
                 return None
             header = struct.unpack_from(">IIBBBBB", data, pos + 8)
         elif kind == b"IDAT":
-            parts.append(view[pos + 8 : pos + 8 + length])
+            stream += view[pos + 8 : pos + 8 + length]
         elif kind == b"IEND":
             break
         pos += 12 + length
-    if header is None or not parts:
+    else:
+        return None
+    if header is None or not stream:
         return None
     width, height, depth, colour, compression, filtering, interlace = header
     channels = CHANNELS.get(colour)
     if channels is None or depth != 8 or compression or filtering or interlace:
         return None
-    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE and width * height <= MAX_PIXELS):
         return None
     stride = 1 + width * channels
     out = bytearray(height * stride)
     try:
-        inflated = deflate_decode(b"".join(parts), out=out)
+        inflated = deflate_decode(stream, out=out)
     except Exception:  # imagecodecs.DeflateError: bad data, or more data than the header declares
         return None
     if len(inflated) != len(out):
@@ -98,24 +109,40 @@ def read_rows(data: bytes) -> PngRows | None:
     return PngRows(table, width, channels)
 
 
-def kernel_available() -> bool:
-    """Whether `unfilter` has its Triton kernel (CUDA builds of torch ship Triton)."""
+def kernel_available(device: Any = None) -> bool:
+    """Whether `unfilter` has its Triton kernel (CUDA builds of torch ship Triton) for `device` (a CUDA device of
+    compute capability 8.0 or newer, where Triton compiles and this was measured; any device when None)."""
+    if _kernel_failed:
+        return False
     try:
         _triton_kernel()
     except ImportError:
         return False
-    return True
+    if device is None:
+        return True
+    import torch
+
+    return bool(device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8)
 
 
 def unfilter(rows: Any, width: int, channels: int) -> Any:
     """Filtered rows, a uint8 tensor (n, height, 1 + width * channels) → RGB pixels (n, height, width, 3) uint8 on
     the same device, as Pillow's ``convert("RGB")`` gives them: grey repeated, alpha dropped."""
     keep = 3 if channels >= 3 else 1  # only the channels RGB needs are undone: channels never mix
-    if rows.is_cuda and kernel_available():
-        pixels = _unfilter_triton(rows, width, channels, keep)
-    else:
+    pixels = None
+    if _use_kernel(rows):
+        try:
+            pixels = _unfilter_triton(rows, width, channels, keep)
+        except Exception as exc:  # Triton that cannot compile for this GPU or driver: slower, but the run goes on
+            _kernel_failed.append(f"{type(exc).__name__}: {exc}")
+            log.warning("PNG rows are undone without the GPU kernel from now on (%s)", _kernel_failed[0][:300])
+    if pixels is None:
         pixels = _unfilter_torch(rows, width, channels, keep)
     return pixels if keep == 3 else pixels.expand(-1, -1, -1, 3)
+
+
+def _use_kernel(rows: Any) -> bool:
+    return bool(rows.is_cuda) and kernel_available(rows.device)
 
 
 def _unfilter_torch(rows: Any, width: int, channels: int, keep: int) -> Any:

@@ -87,7 +87,7 @@ class Preprocess:
         # ((s + n // 2) * m) >> 24 with m = (uint32)(2^32 / (256 n)) divided in float32; exact in int64 here
         sums = F.avg_pool2d(x, factor, ceil_mode=True, divisor_override=1).long()
         counts = F.avg_pool2d(torch.ones_like(x[:1, :1]), factor, ceil_mode=True, divisor_override=1)
-        multiplier = (2.0**32 / (256 * counts)).floor().long()  # a Python scalar: no transfer, no sync
+        multiplier = (2.0**32 / (256 * counts)).floor().long()  # 2^32 as a Python number: no copy to the device
         return (((sums + counts.long() // 2) * multiplier) >> 24).float()
 
     def load_rows(self, data: bytes, *, name: str) -> UInt8Array | PngRows:

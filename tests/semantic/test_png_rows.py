@@ -171,6 +171,34 @@ def test_files_a_full_decoder_must_handle_are_left_to_it() -> None:
         assert read_rows(data) is None, problem
 
 
+def test_large_images_and_chunk_floods_stay_on_the_cpu_decoder() -> None:
+    big = encode(noise(700, 800, 3, seed=1), (1,))  # 560,000 pixels: its rows would be 1.7 MB, hundreds a batch
+    assert read_rows(big) is None and png_rows.MAX_PIXELS < 800 * 700
+    assert read_rows(encode(noise(600, 800, 3, seed=1), (1,))) is not None  # 480,000: rows
+    pixels = noise(60, 60, 3, seed=2)
+    flood = encode(pixels, idat_parts=png_rows.MAX_CHUNKS + 100)  # one or two bytes per IDAT
+    assert flood.count(b"IDAT") > png_rows.MAX_CHUNKS and read_rows(flood) is None
+    many = encode(pixels, idat_parts=1000)
+    np.testing.assert_array_equal(undo(many), pixels)
+
+
+def test_a_kernel_that_fails_here_gives_way_to_the_torch_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def broken(*args: Any) -> Any:
+        calls.append(args)
+        raise RuntimeError("no kernel image is available for execution on the device")
+
+    monkeypatch.setattr(png_rows, "_use_kernel", lambda rows: not png_rows._kernel_failed)
+    monkeypatch.setattr(png_rows, "_unfilter_triton", broken)
+    monkeypatch.setattr(png_rows, "_kernel_failed", [])
+    data = encode(noise(9, 13, 3, seed=3), (4, 1))
+    np.testing.assert_array_equal(undo(data), pillow_rgb(data))  # this batch still decodes
+    np.testing.assert_array_equal(undo(data), pillow_rgb(data))
+    assert len(calls) == 1 and not png_rows.kernel_available()  # and the kernel is not tried again
+    assert "no kernel image" in png_rows._kernel_failed[0]
+
+
 def test_rows_finished_on_the_device_equal_the_cpu_path(tmp_path: Path) -> None:
     """load_rows + unfilter + shrink_tensor give exactly the pixels load + prepare give (crop, whole-factor box
     reduction with Pillow's rounding), for the common case (factor 2) and for crops with partial edge blocks."""
