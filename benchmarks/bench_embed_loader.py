@@ -80,7 +80,7 @@ def run(embedder: Embedder, paths: list[str], raw: bool, workers: int, prefetch:
     assert first is not None and done == len(paths)
     setting = {"gpu_png": raw, "workers": workers, "prefetch": prefetch, "pin": pin, "batch": batch}
     figures = {
-        "steady_images_per_s": round((done - first_count) / (end - first)),
+        "steady_images_per_s": round((done - first_count) / (end - first)),  # overstates short runs: see bench_embed
         "wait_s": round(wait, 2),
         "device_half_s": round(device, 2),
         "seconds": round(end - start, 2),
