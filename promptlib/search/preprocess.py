@@ -1,8 +1,10 @@
 """Preparing images for the embedder, CPU half: decode (with the `promptlib.images` guards), crop to the model's
 aspect ratio and shrink by a whole factor, in DataLoader worker processes for files.
 
-Everything here is picklable and light (Pillow, numpy, imagecodecs; torch only inside the collate function) so it
-runs in worker processes; `promptlib.search.embed.Embedder` does the device half (resize, normalise, model).
+Everything here is picklable and light (Pillow, numpy, imagecodecs; torch only inside functions) so it runs in
+worker processes; `promptlib.search.embed.Embedder` does the device half (resize, normalise, model). One piece of
+that half lives here beside `prepare`, which it must match: `Preprocess.shrink_tensor`, the crop and reduction of
+PNGs whose filters the GPU undoes (`promptlib.search.png_rows`).
 """
 
 from __future__ import annotations
