@@ -149,6 +149,15 @@ def resolve_attention(option: str, device: torch.device) -> str:
     return option
 
 
+def replay_attention(recorded: str, device: torch.device) -> str:
+    """The attention option that replays backend `recorded` (from a render's fingerprint) on `device`: the same
+    backend, except ``sdpa-cudnn`` where cuDNN attention cannot run (CPU, MPS, GPUs before Ampere, cuDNN before 9),
+    which replays as ``auto`` (plain SDPA there) instead of raising; verify then reports the fingerprint change."""
+    if recorded == "sdpa-cudnn" and not cudnn_attention(device):
+        return "auto"
+    return recorded
+
+
 def attention_context(attention: str) -> AbstractContextManager[Any]:
     """Where renders run: SDPA tries cuDNN's kernel first for ``sdpa-cudnn`` (every backend stays allowed, so a
     shape cuDNN cannot take falls through to FlashAttention-2, then the others), nothing for the other backends.

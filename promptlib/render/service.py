@@ -34,6 +34,7 @@ from promptlib.render.renderer import (
     prepare,
     recipe_dtype,
     render_batch,
+    replay_attention,
     resolve_device,
     scheduler_spec,
 )
@@ -41,6 +42,7 @@ from promptlib.render.results import Rendered, RenderFailure, RenderProgress, Re
 
 if TYPE_CHECKING:
     import numpy as np
+    import torch
 
     from promptlib.entries import RenderInfo
     from promptlib.library import Library
@@ -93,6 +95,11 @@ def random_pipeline_cached(ref: str, *, dtype: str, device: Any) -> Any:
     return pipe
 
 
+def run_device(lib: Library, options: RenderOptions) -> torch.device:
+    """The device a run with `options` renders on: theirs, or config.toml's ``[render] device`` for ``auto``."""
+    return resolve_device(options.device if options.device != "auto" else lib.config.render_device)
+
+
 class Models:
     """Resolves, hashes and loads the models of one run. Only the pipeline in use is held (the queue runs each
     model's batches back to back), so a second model can take the first one's GPU memory; the loader's process-level
@@ -101,7 +108,7 @@ class Models:
     def __init__(self, lib: Library, options: RenderOptions) -> None:
         self.lib = lib
         self.options = options
-        self.device = resolve_device(options.device if options.device != "auto" else lib.config.render_device)
+        self.device = run_device(lib, options)
         self._facts: dict[str, ModelFacts] = {}
         self._identities: dict[tuple[Any, ...], ModelIdentity] = {}
         self._current: tuple[tuple[Any, ...], LoadedModel, Prepared] | None = None
@@ -532,8 +539,9 @@ def _stored_recipe(info: RenderInfo) -> Recipe:
         raise ValidationError(f"render {info.id} has no usable recipe") from exc
 
 
-def options_for_replay(env: Mapping[str, Any], base: RenderOptions) -> RenderOptions:
-    """`base` with the pixel-affecting options the original render used (so a rerun can be bit-identical)."""
+def options_for_replay(env: Mapping[str, Any], base: RenderOptions, *, device: torch.device) -> RenderOptions:
+    """`base` with the pixel-affecting options the original render used (so a rerun can be bit-identical), as far
+    as `device`, where the replay runs, can use them (see `replay_attention`)."""
     changes: dict[str, Any] = {}
     for name in REPLAYED_OPTIONS:
         if isinstance(env.get(name), bool):
@@ -543,8 +551,8 @@ def options_for_replay(env: Mapping[str, Any], base: RenderOptions) -> RenderOpt
     recorded = env.get("attention")
     if recorded in ("sdpa", "xformers"):  # renders from before the cuDNN choice recorded "sdpa": replayed so
         changes["attention"] = recorded
-    elif recorded == "sdpa-cudnn":  # cuDNN first where it is the default, plain SDPA (and a reported drift) elsewhere
-        changes["attention"] = "auto"
+    elif recorded == "sdpa-cudnn":  # cuDNN first wherever it can run (Ampere+), else auto (plain SDPA there)
+        changes["attention"] = replay_attention(recorded, device)
     # renders made before the VAE dtype was recorded decoded by diffusers' rule
     vae_dtype = env.get("vae_dtype", "upcast")
     changes["vae_dtype"] = vae_dtype if vae_dtype in DTYPES else "upcast"
@@ -578,7 +586,9 @@ def _replay(
     made with over `options` (which still choose the device and what may be loaded); loose uses `options` as given."""
     info = lib.get_render(render_id)
     base = options if options is not None else RenderOptions()
-    models = Models(lib, options_for_replay(info.environment, base) if exact else base)
+    if exact:
+        base = options_for_replay(info.environment, base, device=run_device(lib, base))
+    models = Models(lib, base)
     return info, models, _replay_job(info, models, exact=exact)
 
 

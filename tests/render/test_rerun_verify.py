@@ -130,14 +130,16 @@ def test_an_exact_rerun_with_options_still_replays_the_original(render_lib: Any)
 
 
 def test_the_vae_dtype_is_recorded_and_replayed() -> None:
+    import torch
+
     from promptlib.render.service import options_for_replay
 
-    base = RenderOptions()
-    assert options_for_replay({"vae_dtype": "bf16"}, base).vae_dtype == "bf16"
-    assert options_for_replay({"vae_dtype": "fp32"}, base).vae_dtype == "fp32"
+    base, cpu = RenderOptions(), torch.device("cpu")
+    assert options_for_replay({"vae_dtype": "bf16"}, base, device=cpu).vae_dtype == "bf16"
+    assert options_for_replay({"vae_dtype": "fp32"}, base, device=cpu).vae_dtype == "fp32"
     # renders made before the VAE dtype was recorded decoded by diffusers' rule; junk is not trusted
-    assert options_for_replay({}, base).vae_dtype == "upcast"
-    assert options_for_replay({"vae_dtype": "fp4; rm -rf"}, base).vae_dtype == "upcast"
+    assert options_for_replay({}, base, device=cpu).vae_dtype == "upcast"
+    assert options_for_replay({"vae_dtype": "fp4; rm -rf"}, base, device=cpu).vae_dtype == "upcast"
 
 
 def test_a_bf16_vae_render_verifies_identical_with_default_options(render_lib: Any) -> None:
@@ -170,17 +172,51 @@ def test_the_attention_backend_is_replayed_and_cudnn_first_degrades_where_it_can
     from promptlib.render.renderer import resolve_attention
     from promptlib.render.service import options_for_replay
 
-    base = RenderOptions()
-    assert options_for_replay({"attention": "sdpa"}, base).attention == "sdpa"  # FlashAttention-2 first, as before
-    assert options_for_replay({"attention": "xformers"}, base).attention == "xformers"
-    assert options_for_replay({"attention": "sdpa-cudnn"}, base).attention == "auto"  # cuDNN first where default
-    assert options_for_replay({"attention": "evil"}, base).attention == "auto"
-    cpu = torch.device("cpu")
+    base, cpu = RenderOptions(), torch.device("cpu")
+    assert options_for_replay({"attention": "sdpa"}, base, device=cpu).attention == "sdpa"  # FA-2 first, as before
+    assert options_for_replay({"attention": "xformers"}, base, device=cpu).attention == "xformers"
+    replayed = options_for_replay({"attention": "sdpa-cudnn"}, base, device=cpu).attention
+    assert replayed == "auto" and resolve_attention(replayed, cpu) == "sdpa"  # no cuDNN attention here: no error
+    assert options_for_replay({"attention": "evil"}, base, device=cpu).attention == "auto"
     assert resolve_attention("auto", cpu) == "sdpa"
     with pytest.raises(ValidationError, match=r"sdpa-cudnn.*cuDNN 9"):
         resolve_attention("sdpa-cudnn", cpu)
     with pytest.raises(ValidationError, match="attention 'flash'"):
         RenderOptions(attention="flash")
+
+
+def test_cudnn_first_replays_as_cudnn_first_on_an_ampere_gpu_where_auto_means_plain_sdpa(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    from promptlib.render import renderer
+    from promptlib.render.service import options_for_replay
+
+    def ampere(device: torch.device, *, hopper: bool = False) -> bool:  # cuDNN 9 attention, but not a Hopper GPU
+        return device.type == "cuda" and not hopper
+
+    monkeypatch.setattr(renderer, "cudnn_attention", ampere)
+    gpu, base = torch.device("cuda"), RenderOptions()
+    assert renderer.resolve_attention("auto", gpu) == "sdpa"  # replaying as auto would change the kernels
+    replayed = options_for_replay({"attention": "sdpa-cudnn"}, base, device=gpu).attention
+    assert replayed == "sdpa-cudnn" and renderer.resolve_attention(replayed, gpu) == "sdpa-cudnn"
+    assert options_for_replay({"attention": "sdpa"}, base, device=gpu).attention == "sdpa"
+    assert options_for_replay({"attention": "xformers"}, base, device=gpu).attention == "xformers"
+    # the same GPU without cuDNN 9 (or an older one): auto, never a ValidationError
+    monkeypatch.setattr(renderer, "cudnn_attention", lambda device, *, hopper=False: False)
+    replayed = options_for_replay({"attention": "sdpa-cudnn"}, base, device=gpu).attention
+    assert replayed == "auto" and renderer.resolve_attention(replayed, gpu) == "sdpa"
+
+
+def test_a_cudnn_first_render_verifies_on_cpu_and_reports_the_attention_change(render_lib: Any) -> None:
+    rendered = render_lib.render(1)[0]
+    env = dict(rendered.info.environment) | {"attention": "sdpa-cudnn"}  # as if made on an H100
+    with render_lib.db.write() as conn:
+        conn.execute("UPDATE renders SET environment = ? WHERE id = ?", (json.dumps(env), rendered.id))
+    report = render_lib.verify(rendered.id)  # replays with plain SDPA here instead of raising
+    assert report.identical  # the CPU render used plain SDPA all along
+    assert report.fingerprint_diff == {"attention": ("sdpa-cudnn", "sdpa")}
 
 
 def test_cudnn_first_puts_cudnn_attention_first_only_inside_the_render() -> None:
