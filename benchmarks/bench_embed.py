@@ -14,7 +14,7 @@ front ends save them: Pillow's default zlib level; about 0.4 MB each), then meas
 * gpu_png_check: the GPU's pixels against Pillow's for the first files, and the vectors of both paths;
 * baseline: the usual way, as clip-retrieval does it — open_clip's own preprocess (Pillow decode, bicubic resize,
   to tensor, normalise) in torch DataLoader worker processes, pinned memory, the same model;
-* decode only: the same DataLoaders (`Embedder.loader`), their batches dropped — the CPU side's ceilings;
+* decode only: the same feeders (`Embedder.loader`), their batches dropped — the CPU side's ceilings;
 * decoders: milliseconds of one core per file for Pillow, libpng through imagecodecs and (when present)
   torchvision's libpng;
 * model only: `model.encode_image` on a ready fp16 batch already on the device — the GPU side's ceiling;
@@ -314,8 +314,8 @@ def main() -> None:
         results["gpu_png"] = embedder.preprocess.raw_png
         if embedder.preprocess.raw_png:
             results["gpu_png_check"] = check_gpu_png(embedder, paths)
-        # each path's first pass compiles kernels and grows torch's cache of pinned buffers (the DataLoader pins
-        # every batch waiting for the GPU): the figures are the second pass, as in any long indexing run
+        # each path's first pass compiles kernels and faults in the feeder's arenas: the figures are the second
+        # pass, as in any long indexing run
         results["embed_first_pass"] = measure_embed(embedder, paths, batch, workers)
         results["embed"] = measure_embed(embedder, paths, batch, workers)
         results["decode_only"] = measure_decode(embedder, paths, batch, workers)

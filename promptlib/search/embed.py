@@ -9,10 +9,10 @@ Weights come from the local Hugging Face / open_clip cache or a checkpoint file 
 file is a `NotFoundError` naming it and how to get it. Checkpoints load with ``weights_only`` (no pickles).
 
 Images are prepared in two halves so the model is never starved: the CPU half (`Preprocess.prepare`, run in
-DataLoader workers for files) decodes with the `promptlib.images` guards, crops to the model's aspect and shrinks
-by an integer box filter (JPEG: decoder draft mode) to between 1x and 2x the model's size; the device half
-(`Embedder._finish`) resizes the small uint8 tensors with antialiased bicubic, normalises and runs the model. Each
-image's pixels depend only on itself, so an image embeds the same whichever batch it is in.
+worker processes for files: `promptlib.search.feeder`) decodes with the `promptlib.images` guards, crops to the
+model's aspect and shrinks by an integer box filter (JPEG: decoder draft mode) to between 1x and 2x the model's
+size; the device half (`Embedder._finish`) resizes the small uint8 tensors with antialiased bicubic, normalises
+and runs the model. Each image's pixels depend only on itself, so an image embeds the same whichever batch it is in.
 
 torch, open_clip and numpy are imported inside the functions that need them (ARCHITECTURE rule 4).
 """
@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from promptlib.errors import LibraryError, NotFoundError, PromptlibError, ValidationError
 from promptlib.search import png_rows
-from promptlib.search.preprocess import FileDataset, Grouped, Preprocess, collate, group_by_size
+from promptlib.search.feeder import Batch, feed
+from promptlib.search.preprocess import Grouped, Preprocess, group_by_size
 
 if TYPE_CHECKING:
     import numpy as np
@@ -412,8 +413,8 @@ class Embedder:
         workers: int | None = None,
         progress: Progress | None = None,
     ) -> FileEmbeddings:
-        """Embed image files, decoded in `workers` processes (pinned memory on CUDA); unreadable or hostile files
-        are listed in ``failed`` with their reason and the rest are embedded."""
+        """Embed image files, decoded in `workers` processes; unreadable or hostile files are listed in ``failed``
+        with their reason and the rest are embedded. ``ok`` and ``failed`` are in input order."""
         import numpy as np
         import torch
 
@@ -426,9 +427,12 @@ class Embedder:
             parts.append(vectors)
             if progress is not None:
                 progress(len(positions) + len(bad))
-        if parts:
-            return FileEmbeddings(torch.cat(parts).cpu().numpy().astype(np.float32, copy=False), ok, failed)
-        return FileEmbeddings(np.empty((0, self.dim), dtype=np.float32), ok, failed)
+        failed.sort()
+        if not parts:
+            return FileEmbeddings(np.empty((0, self.dim), dtype=np.float32), ok, failed)
+        vectors = torch.cat(parts).cpu().numpy().astype(np.float32, copy=False)
+        order = np.argsort(np.asarray(ok), kind="stable")  # batches arrive as the workers finish them
+        return FileEmbeddings(vectors[order], sorted(ok), failed)
 
     def iter_files(
         self,
@@ -438,8 +442,9 @@ class Embedder:
         workers: int | None = None,
         on_device: bool = False,
     ) -> Iterator[tuple[list[int], Any, list[tuple[int, str]]]]:
-        """`embed_files` batch by batch: (positions embedded, their vectors, [(position, reason)] not embedded).
-        Vectors are a numpy array, or a device tensor with `on_device` (no synchronisation per batch)."""
+        """`embed_files` batch by batch, in the order the workers finish them: (positions embedded, their vectors,
+        [(position, reason)] not embedded). Vectors are a numpy array, or a device tensor with `on_device` (no
+        synchronisation per batch)."""
         import numpy as np
 
         loader = self.loader(paths, batch_size=batch_size, workers=workers)
@@ -457,21 +462,17 @@ class Embedder:
 
     def loader(
         self, paths: Sequence[str | os.PathLike[str]], *, batch_size: int | None = None, workers: int | None = None
-    ) -> Any:
-        """The DataLoader `iter_files` reads: batches of (positions, uint8 HWC tensors, [(position, reason)]),
-        decoded and shrunk by `Preprocess` in `workers` processes, in pinned memory on CUDA."""
-        from torch.utils.data import DataLoader
-
+    ) -> Iterator[Batch]:
+        """What `iter_files` reads: batches of (positions, uint8 tensors stacked per shape — on the device when
+        decoded by workers —, [(position, reason)]), in completion order. `workers` processes decode into shared
+        memory (`promptlib.search.feeder`); with none (or one file), this process does."""
         n_workers = self.workers(workers) if len(paths) > 1 else 0
-        return DataLoader(
-            FileDataset([os.fspath(p) for p in paths], self.preprocess),
+        return feed(
+            [os.fspath(p) for p in paths],
+            self.preprocess,
+            device=self.device,
+            workers=n_workers,
             batch_size=self.batch_size(batch_size),
-            num_workers=n_workers,
-            collate_fn=collate,
-            pin_memory=self.device.type == "cuda",
-            # PNG rows are 4x a shrunk image's bytes (0.8 MB at 512²): fewer batches wait in shared memory
-            prefetch_factor=(2 if self.preprocess.raw_png else 4) if n_workers else None,
-            persistent_workers=False,
         )
 
     def encode_pixels(self, pixels: Sequence[Any], *, keep_on_device: bool = False) -> Any:
@@ -484,7 +485,7 @@ class Embedder:
         return self.encode_groups(group_by_size(pixels), len(pixels), keep_on_device=keep_on_device)
 
     def encode_groups(self, groups: Grouped, count: int, *, keep_on_device: bool = False) -> Any:
-        """`encode_pixels` for a batch already stacked per size (what the DataLoader's workers deliver)."""
+        """`encode_pixels` for a batch already stacked per size (what the feeder delivers)."""
         import torch
 
         with self._lock, torch.inference_mode():

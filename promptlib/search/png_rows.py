@@ -1,7 +1,7 @@
 """PNG decoding split between the CPU and the GPU, for embedding many PNG files.
 
 An 8-bit PNG decodes in two steps: inflate the zlib stream into scanlines, then undo each scanline's filter. On one
-core the second step costs about as much as the first, and it is the one a GPU can take: the CPU (a DataLoader
+core the second step costs about as much as the first, and it is the one a GPU can take: the CPU (a decoding
 worker) only inflates, with libdeflate through imagecodecs, and sends the still-filtered rows; the GPU undoes the
 filters (`unfilter`).
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,14 @@ log = logging.getLogger(__name__)
 _kernel_failed: list[str] = []  # the error of a kernel that would not compile or run here: the torch path after it
 
 
+# Where rows are inflated to: `alloc(nbytes)` returns a writable buffer of exactly nbytes, or raises `NoRoom`
+Alloc = Callable[[int], Any]
+
+
+class NoRoom(Exception):
+    """An `Alloc` has no room for the buffer asked for (the caller decides what to do: `read_rows` passes it on)."""
+
+
 @dataclass(frozen=True)
 class PngRows:
     """An 8-bit PNG inflated but not unfiltered: (height, 1 + width * channels) uint8, each row led by its filter
@@ -50,14 +59,16 @@ class PngRows:
     channels: int  # bytes per pixel: 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA
 
 
-def read_rows(data: bytes) -> PngRows | None:
+def read_rows(data: bytes, *, alloc: Alloc = bytearray) -> PngRows | None:
     """The inflated scanlines of a plain 8-bit PNG (grey or RGB, with or without alpha, not interlaced), or None
     when the file needs a full decoder — a palette, 16 bits, interlacing, more than `MAX_PIXELS`, no imagecodecs,
     more than `MAX_CHUNKS` chunks, or anything malformed (the full decoder then decides whether the file is bad).
 
     The caller has already checked the file's size and pixel count (`promptlib.images.probe_image`): inflating
     writes into a buffer of exactly the size the header declares, so a stream that inflates to more is refused,
-    not followed. Chunk CRCs are not checked; the zlib stream's own Adler-32 checksum is."""
+    not followed. That buffer comes from `alloc` (a fresh bytearray by default; the embedder's feeder hands out
+    shared memory), and is only asked for once the header has passed. Chunk CRCs are not checked; the zlib
+    stream's own Adler-32 checksum is."""
     try:
         from imagecodecs import deflate_decode
     except ImportError:
@@ -96,7 +107,7 @@ def read_rows(data: bytes) -> PngRows | None:
     if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE and width * height <= MAX_PIXELS):
         return None
     stride = 1 + width * channels
-    out = bytearray(height * stride)
+    out = alloc(height * stride)
     try:
         inflated = deflate_decode(stream, out=out)
     except Exception:  # imagecodecs.DeflateError: bad data, or more data than the header declares

@@ -1,5 +1,5 @@
 """Preparing images for the embedder, CPU half: decode (with the `promptlib.images` guards), crop to the model's
-aspect ratio and shrink by a whole factor, in DataLoader worker processes for files.
+aspect ratio and shrink by a whole factor, in worker processes for files (`promptlib.search.feeder`).
 
 Everything here is picklable and light (Pillow, numpy, imagecodecs; torch only inside functions) so it runs in
 worker processes; `promptlib.search.embed.Embedder` does the device half (resize, normalise, model). One piece of
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from promptlib.errors import ValidationError
-from promptlib.search.png_rows import PNG_SIGNATURE, PngRows, read_rows
+from promptlib.search.png_rows import PNG_SIGNATURE, Alloc, NoRoom, PngRows, read_rows
 
 if TYPE_CHECKING:
     import numpy as np
@@ -92,14 +92,14 @@ class Preprocess:
         multiplier = (2.0**32 / (256 * counts)).floor().long()  # 2^32 as a Python number: no copy to the device
         return (((sums + counts.long() // 2) * multiplier) >> 24).float()
 
-    def load_rows(self, data: bytes, *, name: str) -> UInt8Array | PngRows:
-        """`load`, except that with `raw_png` a plain 8-bit PNG comes back inflated but still filtered (the GPU
-        finishes it: `promptlib.search.png_rows.unfilter`, then `shrink_tensor`)."""
+    def load_rows(self, data: bytes, *, name: str, alloc: Alloc = bytearray) -> UInt8Array | PngRows:
+        """`load`, except that with `raw_png` a plain 8-bit PNG comes back inflated but still filtered, into a
+        buffer from `alloc` (the GPU finishes it: `promptlib.search.png_rows.unfilter`, then `shrink_tensor`)."""
         if self.raw_png and self.resize_mode != "longest" and data.startswith(PNG_SIGNATURE):
             from promptlib.images import probe_image
 
             probe_image(data, name=name)  # the same guards as `load`, before inflating anything
-            rows = read_rows(data)
+            rows = read_rows(data, alloc=alloc)
             if rows is not None:
                 return rows
         return self.load(data, name=name)
@@ -152,31 +152,27 @@ def _decode_png(data: bytes) -> UInt8Array | None:
     return rgb
 
 
-class FileDataset:
-    """Image files → (position, pixels or None, error) for a DataLoader; never raises for one bad file."""
+def load_file(
+    path: str, preprocess: Preprocess, *, alloc: Alloc = bytearray
+) -> tuple[UInt8Array | PngRows | None, str]:
+    """An image file → (`Preprocess.load_rows`' result, "") or (None, a one-line reason); never raises for a bad
+    file. `alloc` gives the buffer PNG rows inflate into (`png_rows.read_rows`); its `NoRoom` passes through."""
+    from promptlib.errors import PromptlibError
+    from promptlib.limits import MAX_IMAGE_BYTES
 
-    def __init__(self, paths: Sequence[str], preprocess: Preprocess) -> None:
-        self.paths = list(paths)
-        self.preprocess = preprocess
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> tuple[int, Any, str]:
-        from promptlib.errors import PromptlibError
-        from promptlib.limits import MAX_IMAGE_BYTES
-
-        path = Path(self.paths[i])
-        try:
-            if path.stat().st_size > MAX_IMAGE_BYTES:
-                return i, None, f"{path.name} is larger than {MAX_IMAGE_BYTES:,} bytes"
-            return i, self.preprocess.load_rows(path.read_bytes(), name=path.name), ""
-        except PromptlibError as exc:
-            return i, None, str(exc)
-        except OSError as exc:
-            return i, None, f"{path.name}: {exc.strerror or exc}"
-        except Exception as exc:  # a decoder bug on a hostile file must not end the whole run
-            return i, None, f"{path.name}: {type(exc).__name__}"
+    file = Path(path)
+    try:
+        if file.stat().st_size > MAX_IMAGE_BYTES:
+            return None, f"{file.name} is larger than {MAX_IMAGE_BYTES:,} bytes"
+        return preprocess.load_rows(file.read_bytes(), name=file.name, alloc=alloc), ""
+    except PromptlibError as exc:
+        return None, str(exc)
+    except OSError as exc:
+        return None, f"{file.name}: {exc.strerror or exc}"
+    except NoRoom:
+        raise
+    except Exception as exc:  # a decoder bug on a hostile file must not end the whole run
+        return None, f"{file.name}: {type(exc).__name__}"
 
 
 # A batch's images stacked per shape: (rows of the batch, uint8 tensor, layout). Layout None: pixels (n, h, w, 3);
@@ -185,7 +181,7 @@ Grouped = list[tuple[list[int], Any, "tuple[int, int] | None"]]
 
 
 def group_by_size(images: Sequence[Any]) -> Grouped:
-    """Stack same-sized images — uint8 HWC tensors or `PngRows` — into one tensor per shape and kind (one pinned
+    """Stack same-sized images — uint8 HWC tensors or `PngRows` — into one tensor per shape and kind (one
     copy and one transfer each)."""
     import numpy as np
     import torch
