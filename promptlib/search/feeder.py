@@ -9,9 +9,9 @@ What this saves over a `torch.utils.data.DataLoader` (what embedded files until 
 new shared-memory segment is mapped and faulted in per batch, and no pin-memory thread copies each batch again
 (0.79 MB per 512² PNG at thousands of files a second). The main process only waits, transfers and launches.
 
-Robustness, because the files come from strangers: a file that cannot be read is reported, not raised (as
-`FileDataset` did); a worker that dies (a decoder crash, the OOM killer) is replaced, and its unfinished files are
-tried again one per task, so only the file that kills a worker fails, with a one-line reason. Closing the iterator
+Robustness, because the files come from strangers: a file that cannot be read is reported with a one-line reason,
+not raised; a worker that dies (a decoder crash, the OOM killer) is replaced and its unfinished files are tried
+again (those of the task it died in one per task), so only the file that kills a worker fails. Closing the iterator
 early (an exception, Ctrl-C, `break`) stops the workers and frees the memory.
 
 Results arrive in completion order, not input order (each comes with its positions). Everything a worker needs
@@ -124,7 +124,13 @@ def _run_task(arena: _Arena, task: int, positions: list[int], paths: Sequence[st
 
 
 def _worker(
-    tasks: Any, results: Any, arenas: list[SharedMemory], paths: Sequence[str], prep: Preprocess
+    n: int,
+    current: Any,
+    tasks: Any,
+    results: Any,
+    arenas: list[SharedMemory],
+    paths: Sequence[str],
+    prep: Preprocess,
 ) -> None:  # pragma: no cover - runs in a child process (covered through Feeder's tests)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops the workers
     while True:
@@ -132,7 +138,10 @@ def _worker(
         if message is None:
             return
         task, slot, positions = message
-        results.put(_run_task(_Arena(_buffer(arenas[slot])), task, positions, paths, prep))
+        current[n] = task  # if this process dies now, this task is the one that killed it
+        done = _run_task(_Arena(_buffer(arenas[slot])), task, positions, paths, prep)
+        current[n] = -1
+        results.put(done)
 
 
 # --- the main process side ---------------------------------------------------------------------------------------
@@ -184,6 +193,7 @@ class Feeder:
         self._procs: list[BaseProcess | None] = []
         self._queues: list[Any] = []
         self._results: Any = None
+        self._current: Any = None
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
@@ -206,15 +216,17 @@ class Feeder:
                 self._registered.append(host.data_ptr())
             self._host.append(host)
         self._results = self._ctx.Queue()
+        self._current = self._ctx.RawArray("q", self.workers)  # the task each worker is in, -1 between tasks
         for n in range(self.workers):
             self._queues.append(self._ctx.Queue())
             self._procs.append(None)
             self._spawn(n)
 
     def _spawn(self, n: int) -> None:
+        self._current[n] = -1
         process = self._ctx.Process(
             target=_worker,
-            args=(self._queues[n], self._results, self._arenas, self.paths, self.prep),
+            args=(n, self._current, self._queues[n], self._results, self._arenas, self.paths, self.prep),
             name=f"promptlib-embed-{n}",
             daemon=True,
         )
@@ -339,18 +351,21 @@ class Feeder:
     def _replace_dead(
         self, running: dict[int, _Task], pending: deque[list[int]], free: list[int], load: list[int]
     ) -> list[tuple[int, str]]:
-        """Workers that died are replaced; their tasks go back one file per task, and a file that was alone in
-        the task of a dead worker is the culprit: it is reported as failed."""
+        """Workers that died are replaced and their tasks given out again. The task a worker died in goes back one
+        file per task; when it held only one file, that file is the culprit and is reported as failed."""
         failed: list[tuple[int, str]] = []
         for n, process in enumerate(self._procs):
             if process is None or process.is_alive():
                 continue
             code = process.exitcode
             why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            for task_id in [t for t, task in running.items() if task.worker == n]:
+            fatal = self._current[n]
+            for task_id in sorted(t for t, task in running.items() if task.worker == n):
                 task = running.pop(task_id)
                 free.append(task.slot)
-                if len(task.positions) == 1:
+                if task_id != fatal:  # queued behind it, or finished with its answer lost: whole again
+                    pending.appendleft(task.positions)
+                elif len(task.positions) == 1:
                     position = task.positions[0]
                     name = Path(self.paths[position]).name
                     failed.append((position, f"{name} crashed the image decoder ({why})"))

@@ -128,6 +128,18 @@ def test_a_file_that_kills_its_worker_fails_alone_and_the_rest_is_embedded(tmp_p
     assert failed == {5: "crash.png crashed the image decoder (exit code 3)"}
 
 
+def test_only_the_task_a_worker_died_in_is_blamed_not_those_queued_behind_it(tmp_path: Path) -> None:
+    paths = []
+    for n in range(4):
+        paths.append(str(tmp_path / ("crash.png" if n == 0 else f"{n}.png")))
+        picture(20, 20, n).save(paths[-1])
+    prep = Crashing(SIZE)
+    # one worker, one file per task: the tasks of files 1 and 2 wait in its queue when file 0 kills it
+    got, failed = collect(Feeder(paths, prep, device="cpu", workers=1, task_files=1), prep)
+    assert sorted(got) == [1, 2, 3]
+    assert list(failed) == [0]
+
+
 def test_closing_early_stops_the_workers_and_frees_the_memory(tmp_path: Path) -> None:
     paths = []
     for n in range(12):
