@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import pytest
 import typer
 
 from promptlib.cli.app import app
-from tests.conftest import CliResult
+from tests.conftest import REPO, CliResult
 
 Cli = Callable[..., CliResult]
 ENTRY_KEYS = {"id", "title", "prompt", "negative_prompt", "tags", "rating", "params", "source", "renders"}
@@ -260,6 +263,17 @@ def test_a_command_group_without_a_command_prints_its_help(cli: Cli, group: tupl
     result = cli(*group)
     assert result.out.startswith(f"Usage: promptlib {' '.join(group)}".rstrip() + " [OPTIONS] COMMAND")
     assert "Commands" in result.out and result.err == ""
+
+
+@pytest.mark.parametrize("argv", [("-m", "promptlib", "--help"), ("-m", "promptlib", "add")])
+def test_the_program_is_named_promptlib_even_when_run_with_python_m(argv: tuple[str, ...], tmp_path: Path) -> None:
+    # click names the program after `python -m ...` unless told otherwise (under `python -m pytest` too)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env["PROMPTLIB_HOME"] = str(tmp_path / "lib")
+    proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env, cwd=tmp_path)
+    output = proc.stdout + proc.stderr
+    assert "python -m" not in output and "__main__" not in output
+    assert "Usage: promptlib [OPTIONS]" in output or "(see 'promptlib add -h')" in output
 
 
 @pytest.mark.parametrize(("value", "shown"), [('"abc"', "'abc'"), ("-5", "-5")])
