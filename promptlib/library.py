@@ -687,6 +687,14 @@ class Library:
             conn.execute("DELETE FROM collections WHERE id = ?", (cid,))
             return int(held)
 
+    def collection_name(self, name: str) -> str:
+        """The stored name of the collection `name` refers to: its exact spelling, else the one that matches ignoring
+        case (the collection `uncollect` and `delete_collection` change). Raises NotFoundError for an unknown name, or
+        one that matches several spellings but none exactly."""
+        with self.db.lock:
+            cid = self._collection_id(self.db.conn, name)
+            return str(self.db.conn.execute("SELECT name FROM collections WHERE id = ?", (cid,)).fetchone()[0])
+
     @staticmethod
     def _collection_id(conn: sqlite3.Connection, name: str) -> int:
         """The collection called `name`: its exact spelling first, else the one that matches ignoring case."""

@@ -329,10 +329,22 @@ def test_collect_json_lists_only_the_ids_that_changed(cli: Cli) -> None:
     again = cli("collect", "board", f"{b},{c}", "--json").json()
     assert again == {"collection": "board", "added": [c], "count": 3}  # b was in it already
     taken = cli("collect", "Board", str(a), "99", "--remove", "--json").json()
-    assert taken == {"collection": "Board", "removed": [a]}  # found ignoring case; 99 was never in it
+    assert taken == {"collection": "board", "removed": [a]}  # found ignoring case, named as stored; 99 was never in
     assert cli("collections", "--json").json() == [{"name": "board", "count": 2}]
     human = cli("collect", "board", str(a))
     assert human.out == "" and "board: 3 entries" in human.err
+
+
+def test_collect_remove_and_delete_print_the_collection_name_as_stored(cli: Cli) -> None:
+    cli("init", "--empty")
+    a, b = (str(cli("add", f"p{k}", "--json").json()["id"]) for k in range(2))
+    assert cli("collect", " Mood Board ", a, b, "--json").json()["collection"] == "Mood Board"
+    assert cli("collect", "mood board", a, "--remove", "--json").json() == {
+        "collection": "Mood Board",
+        "removed": [int(a)],
+    }
+    assert "Mood Board: removed 1" in cli("collect", "MOOD BOARD", b, "--remove").err
+    assert cli("collections", "--delete", "mood BOARD", "--json").json() == {"deleted": "Mood Board", "entries": 0}
 
 
 def test_collections_delete_keeps_the_entries_and_names_an_unknown_collection(cli: Cli) -> None:
@@ -340,7 +352,7 @@ def test_collections_delete_keeps_the_entries_and_names_an_unknown_collection(cl
     ids = [str(cli("add", f"p{k}", "--json").json()["id"]) for k in range(2)]
     cli("collect", "board", *ids)
     cli("collect", "other", ids[0])
-    assert cli("collections", "--delete", "board", "--json").json() == {"deleted": "board", "entries": 2}
+    assert cli("collections", "--delete", "BOARD", "--json").json() == {"deleted": "board", "entries": 2}
     assert cli("collections", "--json").json() == [{"name": "other", "count": 1}]
     assert [e["id"] for e in cli("list", "--json").json()] == [int(i) for i in reversed(ids)]
     assert cli("show", ids[0], "--json").json()["collections"] == ["other"]

@@ -412,27 +412,27 @@ def collect(
     """
     wanted = list(dict.fromkeys(ids))
     with open_library(create=False) as lib:
-        before = _places(lib, wanted, name) if as_json else {}
+        # the name as stored: `collect Board` changes 'board' when only that spelling exists (removing)
+        stored = lib.collection_name(name) if remove else name.strip()
+        before = _members(lib, wanted, stored) if as_json else set()
         if remove:
-            taken = lib.uncollect(name, wanted)
+            taken = lib.uncollect(stored, wanted)
         else:
-            size = lib.collect(name, wanted)
-        after = _places(lib, wanted, name) if as_json else {}
+            size = lib.collect(stored, wanted)
+        after = _members(lib, wanted, stored) if as_json else set()
     if as_json:  # what changed, not what was asked: an id already in (or not in) the collection is not listed
         if remove:
-            print_json({"collection": name.strip(), "removed": [i for i in wanted if after[i] < before[i]]})
+            print_json({"collection": stored, "removed": [i for i in wanted if i in before and i not in after]})
         else:
-            added = [i for i in wanted if after[i] > before[i]]
-            print_json({"collection": name.strip(), "added": added, "count": size})
+            added = [i for i in wanted if i in after and i not in before]
+            print_json({"collection": stored, "added": added, "count": size})
     else:
-        note(f"{name}: removed {taken}" if remove else f"{name}: {size} entries")
+        note(f"{stored}: removed {taken}" if remove else f"{stored}: {size} entries")
 
 
-def _places(lib: Library, ids: list[int], name: str) -> dict[int, int]:
-    """How many collections called `name`, ignoring case, each entry is in (0 for an id that does not exist)."""
-    key = name.strip().casefold()
-    places = {e.id: sum(c.casefold() == key for c in e.collections) for e in lib.get_many(ids, with_renders=False)}
-    return {i: places.get(i, 0) for i in ids}
+def _members(lib: Library, ids: list[int], name: str) -> set[int]:
+    """Which of `ids` are in the collection stored as `name` (an id that does not exist is in none)."""
+    return {e.id for e in lib.get_many(ids, with_renders=False) if name in e.collections}
 
 
 def collections(
@@ -464,11 +464,12 @@ def collections(
 
 def _delete_collection(name: str, *, as_json: bool) -> None:
     with open_library(create=False) as lib:
-        held = lib.delete_collection(name)
+        stored = lib.collection_name(name)  # found ignoring case: say which one was deleted
+        held = lib.delete_collection(stored)
     if as_json:
-        print_json({"deleted": name.strip(), "entries": held})
+        print_json({"deleted": stored, "entries": held})
     else:
-        note(f"deleted collection {name.strip()} ({_entries(held)} kept in the library)")
+        note(f"deleted collection {stored} ({_entries(held)} kept in the library)")
 
 
 def register(app: typer.Typer) -> None:
