@@ -65,8 +65,9 @@ class SearchResult:
     hits: list[SearchHit]
     truncated: bool  # more matches existed than the bounded ranking window covered
 
-    def to_json(self) -> list[dict[str, Any]]:
-        return [hit.to_json() for hit in self.hits]
+    def to_json(self, *, root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+        """The hits as ``promptlib search --json`` prints them; `root` as for `RenderInfo.to_json`."""
+        return [hit.to_json(root=root) for hit in self.hits]
 
 
 def _check_text(label: str, value: str, limit: int, *, required: bool = False) -> str:

@@ -156,7 +156,7 @@ def add(
         )
     _warn_unknown_sampler(sampler, schedule)
     if as_json:
-        print_json(entry.to_json())
+        print_json(entry.to_json(root=lib.path))
     else:
         note(f"added #{entry.id}")
 
@@ -169,7 +169,7 @@ def show(entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MA
     with open_library(create=False) as lib:
         entry = lib.get(entry_id)
     if as_json:
-        print_json(entry.to_json())
+        print_json(entry.to_json(root=lib.path))
     else:
         entry_panel(entry)
 
@@ -212,7 +212,7 @@ def edit(
         entry = lib.edit(entry_id, **changes)
     _warn_unknown_sampler(sampler, schedule)
     if as_json:
-        print_json(entry.to_json())
+        print_json(entry.to_json(root=lib.path))
     else:
         note(f"updated #{entry.id}")
 
@@ -307,7 +307,7 @@ def list_entries(
     with open_library(create=False) as lib:
         found = lib.entries(limit=limit, offset=offset, sort=sort, query=query, with_renders=as_json)
     if as_json:
-        print_json([e.to_json() for e in found])
+        print_json([e.to_json(root=lib.path) for e in found])
     else:
         entries_table(found)
 
@@ -395,7 +395,7 @@ def dup(entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MAX
     with open_library(create=False) as lib:
         entry = lib.duplicate(entry_id)
     if as_json:
-        print_json(entry.to_json())
+        print_json(entry.to_json(root=lib.path))
     else:
         note(f"added #{entry.id} (copy of #{entry_id})")
 

@@ -679,10 +679,10 @@ class SemanticSearch:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                for rid, pid, path in self.db.conn.execute(
-                    f"SELECT id, prompt_id, image_path FROM renders WHERE id IN ({marks})", chunk
+                for rid, pid, path, linked in self.db.conn.execute(
+                    f"SELECT id, prompt_id, image_path, linked FROM renders WHERE id IN ({marks})", chunk
                 ):
-                    info[int(rid)] = (int(pid), str(path))
+                    info[int(rid)] = (int(pid), str(self._image_file(path, bool(linked))))
         found = [
             DuplicateCluster([DuplicateMember(rid, *info[rid], sim) for rid, sim in group if rid in info])
             for group in groups
