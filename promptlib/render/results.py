@@ -75,7 +75,7 @@ class RenderFailure:
     error: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"entry": self.entry_id, "error": self.error}
+        return {"prompt_id": self.entry_id, "reason": self.error}
 
 
 @dataclass
