@@ -165,13 +165,14 @@ class ImportReport:
     ids: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        """Under the names ``promptlib import --json`` gives the same counts (`ImportSummary`)."""
         return {
             "pack": self.pack,
             "format": self.format,
-            "added": self.added,
-            "skipped": self.skipped,
-            "styles_added": self.styles_added,
-            "styles_skipped": self.styles_skipped,
-            "images_added": self.images_added,
-            "errors": self.errors,
+            "imported": self.added,
+            "duplicates": self.skipped,
+            "styles_imported": self.styles_added,
+            "styles_duplicates": self.styles_skipped,
+            "images_imported": self.images_added,
+            "warnings": self.errors,
         }

@@ -307,8 +307,8 @@ def test_rate_and_fav_say_what_they_did(cli: Cli) -> None:
 def test_rm_rate_fav_json_print_what_they_did(cli: Cli) -> None:
     cli("init", "--empty")
     a, b = (cli("add", f"p{k}", "--json").json()["id"] for k in range(2))
-    assert cli("rate", "4", str(b), f"{a},{b}", "--json").json() == {"rated": [a, b], "rating": 4}
-    assert cli("rate", "none", str(a), "--json").json() == {"rated": [a], "rating": None}
+    assert cli("rate", "4", str(b), f"{a},{b}", "--json").json() == {"ids": [a, b], "rating": 4}
+    assert cli("rate", "none", str(a), "--json").json() == {"ids": [a], "rating": None}
     assert cli("fav", str(a), str(b), "--json").json() == {"ids": [a, b], "favourite": True}
     assert cli("fav", str(b), "--off", "--json").json() == {"ids": [b], "favourite": False}
     listed = cli("list", "--json").json()
@@ -344,7 +344,7 @@ def test_collect_remove_and_delete_print_the_collection_name_as_stored(cli: Cli)
         "removed": [int(a)],
     }
     assert "Mood Board: removed 1" in cli("collect", "MOOD BOARD", b, "--remove").err
-    assert cli("collections", "--delete", "mood BOARD", "--json").json() == {"deleted": "Mood Board", "entries": 0}
+    assert cli("collections", "--delete", "mood BOARD", "--json").json() == {"deleted": "Mood Board", "count": 0}
 
 
 def test_collections_delete_keeps_the_entries_and_names_an_unknown_collection(cli: Cli) -> None:
@@ -352,7 +352,7 @@ def test_collections_delete_keeps_the_entries_and_names_an_unknown_collection(cl
     ids = [str(cli("add", f"p{k}", "--json").json()["id"]) for k in range(2)]
     cli("collect", "board", *ids)
     cli("collect", "other", ids[0])
-    assert cli("collections", "--delete", "BOARD", "--json").json() == {"deleted": "board", "entries": 2}
+    assert cli("collections", "--delete", "BOARD", "--json").json() == {"deleted": "board", "count": 2}
     assert cli("collections", "--json").json() == [{"name": "other", "count": 1}]
     assert [e["id"] for e in cli("list", "--json").json()] == [int(i) for i in reversed(ids)]
     assert cli("show", ids[0], "--json").json()["collections"] == ["other"]

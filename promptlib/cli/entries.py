@@ -360,7 +360,7 @@ def rate(
     with open_library(create=False) as lib:
         count = lib.rate(ids, value)
     if as_json:
-        print_json({"rated": sorted(set(ids)), "rating": value})
+        print_json({"ids": sorted(set(ids)), "rating": value})
         return
     what = "rating cleared" if value is None else f"rated {value} star{'' if value == 1 else 's'}"
     note(f"{_entries(count)} {what}")
@@ -467,7 +467,7 @@ def _delete_collection(name: str, *, as_json: bool) -> None:
         stored = lib.collection_name(name)  # found ignoring case: say which one was deleted
         held = lib.delete_collection(stored)
     if as_json:
-        print_json({"deleted": stored, "entries": held})
+        print_json({"deleted": stored, "count": held})
     else:
         note(f"deleted collection {stored} ({_entries(held)} kept in the library)")
 

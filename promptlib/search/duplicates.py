@@ -43,7 +43,7 @@ class DuplicateCluster:
     members: list[DuplicateMember]
 
     def to_json(self) -> dict[str, Any]:
-        return {"size": len(self.members), "renders": [m.to_json() for m in self.members]}
+        return {"count": len(self.members), "renders": [m.to_json() for m in self.members]}
 
 
 def clusters(
