@@ -1,12 +1,14 @@
 """Plain value objects the `Library` returns: entries, renders, styles, search hits, import reports.
 
 They are dataclasses built from SQL rows (no ORM), so reading the library stays fast and import-light, and
-`to_json()` gives the stable shapes the CLI's ``--json`` prints.
+`to_json()` gives the stable shapes the CLI's ``--json`` prints (docs/JSON.md).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from promptlib.recipe import PARAM_FIELDS
@@ -36,12 +38,14 @@ class RenderInfo:
     timings: dict[str, Any]
     created_at: str | None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+        """The render as every command prints it. With `root` (the library folder, as the CLI passes it)
+        ``image_path`` is absolute; without it, as stored: relative to the library unless ``linked``."""
         return {
             "id": self.id,
             "prompt_id": self.prompt_id,
             "image_sha256": self.image_sha256,
-            "image_path": self.image_path,
+            "image_path": self.image_path if root is None or self.linked else str(Path(root) / self.image_path),
             "linked": self.linked,
             "width": self.width,
             "height": self.height,
@@ -75,7 +79,8 @@ class Entry:
     renders: tuple[RenderInfo, ...] = ()
     collections: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+        """The entry as the CLI prints it; `root` as for `RenderInfo.to_json`."""
         return {
             "id": self.id,
             "title": self.title,
@@ -88,7 +93,7 @@ class Entry:
             "params": {name: self.params.get(name) for name in PARAM_FIELDS} | {"extra": self.params.get("extra", {})},
             "source": {"pack": self.pack, **self.source},
             "collections": list(self.collections),
-            "renders": [r.to_json() for r in self.renders],
+            "renders": [r.to_json(root=root) for r in self.renders],
             "created_at": iso_time(self.created_at),
             "updated_at": iso_time(self.updated_at),
         }
@@ -96,12 +101,17 @@ class Entry:
 
 @dataclass(frozen=True)
 class SearchHit:
+    """An entry a search found: its score, each source's score, and the render whose image matched (None when
+    only the words matched)."""
+
     entry: Entry
     score: float
     scores: dict[str, float] = field(default_factory=dict)
+    render_id: int | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return self.entry.to_json() | {"score": self.score, "scores": self.scores}
+    def to_json(self, *, root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+        """The entry's JSON with ``score``, ``scores`` and ``render_id``, whichever mode ranked it."""
+        return self.entry.to_json(root=root) | {"score": self.score, "scores": self.scores, "render_id": self.render_id}
 
 
 @dataclass(frozen=True)
@@ -155,13 +165,14 @@ class ImportReport:
     ids: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        """Under the names ``promptlib import --json`` gives the same counts (`ImportSummary`)."""
         return {
             "pack": self.pack,
             "format": self.format,
-            "added": self.added,
-            "skipped": self.skipped,
-            "styles_added": self.styles_added,
-            "styles_skipped": self.styles_skipped,
-            "images_added": self.images_added,
-            "errors": self.errors,
+            "imported": self.added,
+            "duplicates": self.skipped,
+            "styles_imported": self.styles_added,
+            "styles_duplicates": self.styles_skipped,
+            "images_imported": self.images_added,
+            "warnings": self.errors,
         }

@@ -65,8 +65,9 @@ class SearchResult:
     hits: list[SearchHit]
     truncated: bool  # more matches existed than the bounded ranking window covered
 
-    def to_json(self) -> list[dict[str, Any]]:
-        return [hit.to_json() for hit in self.hits]
+    def to_json(self, *, root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+        """The hits as ``promptlib search --json`` prints them; `root` as for `RenderInfo.to_json`."""
+        return [hit.to_json(root=root) for hit in self.hits]
 
 
 def _check_text(label: str, value: str, limit: int, *, required: bool = False) -> str:
@@ -686,6 +687,14 @@ class Library:
             conn.execute("DELETE FROM collection_items WHERE collection_id = ?", (cid,))
             conn.execute("DELETE FROM collections WHERE id = ?", (cid,))
             return int(held)
+
+    def collection_name(self, name: str) -> str:
+        """The stored name of the collection `name` refers to: its exact spelling, else the one that matches ignoring
+        case (the collection `uncollect` and `delete_collection` change). Raises NotFoundError for an unknown name, or
+        one that matches several spellings but none exactly."""
+        with self.db.lock:
+            cid = self._collection_id(self.db.conn, name)
+            return str(self.db.conn.execute("SELECT name FROM collections WHERE id = ?", (cid,)).fetchone()[0])
 
     @staticmethod
     def _collection_id(conn: sqlite3.Connection, name: str) -> int:

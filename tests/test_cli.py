@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import pytest
 import typer
 
 from promptlib.cli.app import app
-from tests.conftest import CliResult
+from tests.conftest import REPO, CliResult
 
 Cli = Callable[..., CliResult]
 ENTRY_KEYS = {"id", "title", "prompt", "negative_prompt", "tags", "rating", "params", "source", "renders"}
@@ -262,6 +265,17 @@ def test_a_command_group_without_a_command_prints_its_help(cli: Cli, group: tupl
     assert "Commands" in result.out and result.err == ""
 
 
+@pytest.mark.parametrize("argv", [("-m", "promptlib", "--help"), ("-m", "promptlib", "add")])
+def test_the_program_is_named_promptlib_even_when_run_with_python_m(argv: tuple[str, ...], tmp_path: Path) -> None:
+    # click names the program after `python -m ...` unless told otherwise (under `python -m pytest` too)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env["PROMPTLIB_HOME"] = str(tmp_path / "lib")
+    proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env, cwd=tmp_path)
+    output = proc.stdout + proc.stderr
+    assert "python -m" not in output and "__main__" not in output
+    assert "Usage: promptlib [OPTIONS]" in output or "(see 'promptlib add -h')" in output
+
+
 @pytest.mark.parametrize(("value", "shown"), [('"abc"', "'abc'"), ("-5", "-5")])
 def test_a_bad_number_in_config_toml_names_the_key(cli: Cli, tmp_path: Path, value: str, shown: str) -> None:
     cli("init", "--empty")
@@ -293,8 +307,8 @@ def test_rate_and_fav_say_what_they_did(cli: Cli) -> None:
 def test_rm_rate_fav_json_print_what_they_did(cli: Cli) -> None:
     cli("init", "--empty")
     a, b = (cli("add", f"p{k}", "--json").json()["id"] for k in range(2))
-    assert cli("rate", "4", str(b), f"{a},{b}", "--json").json() == {"rated": [a, b], "rating": 4}
-    assert cli("rate", "none", str(a), "--json").json() == {"rated": [a], "rating": None}
+    assert cli("rate", "4", str(b), f"{a},{b}", "--json").json() == {"ids": [a, b], "rating": 4}
+    assert cli("rate", "none", str(a), "--json").json() == {"ids": [a], "rating": None}
     assert cli("fav", str(a), str(b), "--json").json() == {"ids": [a, b], "favourite": True}
     assert cli("fav", str(b), "--off", "--json").json() == {"ids": [b], "favourite": False}
     listed = cli("list", "--json").json()
@@ -315,10 +329,22 @@ def test_collect_json_lists_only_the_ids_that_changed(cli: Cli) -> None:
     again = cli("collect", "board", f"{b},{c}", "--json").json()
     assert again == {"collection": "board", "added": [c], "count": 3}  # b was in it already
     taken = cli("collect", "Board", str(a), "99", "--remove", "--json").json()
-    assert taken == {"collection": "Board", "removed": [a]}  # found ignoring case; 99 was never in it
+    assert taken == {"collection": "board", "removed": [a]}  # found ignoring case, named as stored; 99 was never in
     assert cli("collections", "--json").json() == [{"name": "board", "count": 2}]
     human = cli("collect", "board", str(a))
     assert human.out == "" and "board: 3 entries" in human.err
+
+
+def test_collect_remove_and_delete_print_the_collection_name_as_stored(cli: Cli) -> None:
+    cli("init", "--empty")
+    a, b = (str(cli("add", f"p{k}", "--json").json()["id"]) for k in range(2))
+    assert cli("collect", " Mood Board ", a, b, "--json").json()["collection"] == "Mood Board"
+    assert cli("collect", "mood board", a, "--remove", "--json").json() == {
+        "collection": "Mood Board",
+        "removed": [int(a)],
+    }
+    assert "Mood Board: removed 1" in cli("collect", "MOOD BOARD", b, "--remove").err
+    assert cli("collections", "--delete", "mood BOARD", "--json").json() == {"deleted": "Mood Board", "count": 0}
 
 
 def test_collections_delete_keeps_the_entries_and_names_an_unknown_collection(cli: Cli) -> None:
@@ -326,7 +352,7 @@ def test_collections_delete_keeps_the_entries_and_names_an_unknown_collection(cl
     ids = [str(cli("add", f"p{k}", "--json").json()["id"]) for k in range(2)]
     cli("collect", "board", *ids)
     cli("collect", "other", ids[0])
-    assert cli("collections", "--delete", "board", "--json").json() == {"deleted": "board", "entries": 2}
+    assert cli("collections", "--delete", "BOARD", "--json").json() == {"deleted": "board", "count": 2}
     assert cli("collections", "--json").json() == [{"name": "other", "count": 1}]
     assert [e["id"] for e in cli("list", "--json").json()] == [int(i) for i in reversed(ids)]
     assert cli("show", ids[0], "--json").json()["collections"] == ["other"]

@@ -271,6 +271,17 @@ def test_two_collections_differing_only_in_case_need_the_exact_name(lib: Library
     assert lib.collections() == [("board", 0)]
 
 
+def test_collection_name_is_the_stored_spelling_of_the_collection_a_name_finds(lib: Library) -> None:
+    lib.collect("Moodboard", [lib.add("a").id])
+    assert lib.collection_name("moodboard") == lib.collection_name(" MOODBOARD ") == "Moodboard"
+    lib.collect("moodboard", [lib.add("b").id])  # a second spelling: only the exact one is found now
+    assert lib.collection_name("moodboard") == "moodboard"
+    with pytest.raises(NotFoundError, match="give the exact name"):
+        lib.collection_name("MOODBOARD")
+    with pytest.raises(NotFoundError, match="no collection named 'nope'"):
+        lib.collection_name("nope")
+
+
 def test_add_takes_loras_from_the_prompts_tags_when_the_params_name_none(lib: Library) -> None:
     tagged = lib.add("a knight <lora:detail_tweaker:0.7>, <lyco:armor:te=0.4>")
     assert [(lora["name"], lora["weight"]) for lora in tagged.params["loras"]] == [

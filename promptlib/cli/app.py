@@ -74,7 +74,8 @@ def main() -> None:
     from promptlib.errors import PromptlibError
 
     try:
-        code = app(standalone_mode=False)  # returns the exit code of typer.Exit (Ctrl-C: 130), else None
+        # prog_name: click would otherwise name the program after `python -m ...` (python -m promptlib, or pytest)
+        code = app(standalone_mode=False, prog_name="promptlib")  # typer.Exit's code (Ctrl-C: 130), else None
     except click.NoArgsIsHelpError as exc:  # a command group run bare: its help, as click would show it
         sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx is not None else exc.format_message() + "\n")
         sys.exit(2)

@@ -156,7 +156,7 @@ def add(
         )
     _warn_unknown_sampler(sampler, schedule)
     if as_json:
-        print_json(entry.to_json())
+        print_json(entry.to_json(root=lib.path))
     else:
         note(f"added #{entry.id}")
 
@@ -169,7 +169,7 @@ def show(entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MA
     with open_library(create=False) as lib:
         entry = lib.get(entry_id)
     if as_json:
-        print_json(entry.to_json())
+        print_json(entry.to_json(root=lib.path))
     else:
         entry_panel(entry)
 
@@ -212,7 +212,7 @@ def edit(
         entry = lib.edit(entry_id, **changes)
     _warn_unknown_sampler(sampler, schedule)
     if as_json:
-        print_json(entry.to_json())
+        print_json(entry.to_json(root=lib.path))
     else:
         note(f"updated #{entry.id}")
 
@@ -307,7 +307,7 @@ def list_entries(
     with open_library(create=False) as lib:
         found = lib.entries(limit=limit, offset=offset, sort=sort, query=query, with_renders=as_json)
     if as_json:
-        print_json([e.to_json() for e in found])
+        print_json([e.to_json(root=lib.path) for e in found])
     else:
         entries_table(found)
 
@@ -360,7 +360,7 @@ def rate(
     with open_library(create=False) as lib:
         count = lib.rate(ids, value)
     if as_json:
-        print_json({"rated": sorted(set(ids)), "rating": value})
+        print_json({"ids": sorted(set(ids)), "rating": value})
         return
     what = "rating cleared" if value is None else f"rated {value} star{'' if value == 1 else 's'}"
     note(f"{_entries(count)} {what}")
@@ -395,7 +395,7 @@ def dup(entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MAX
     with open_library(create=False) as lib:
         entry = lib.duplicate(entry_id)
     if as_json:
-        print_json(entry.to_json())
+        print_json(entry.to_json(root=lib.path))
     else:
         note(f"added #{entry.id} (copy of #{entry_id})")
 
@@ -412,27 +412,27 @@ def collect(
     """
     wanted = list(dict.fromkeys(ids))
     with open_library(create=False) as lib:
-        before = _places(lib, wanted, name) if as_json else {}
+        # the name as stored: `collect Board` changes 'board' when only that spelling exists (removing)
+        stored = lib.collection_name(name) if remove else name.strip()
+        before = _members(lib, wanted, stored) if as_json else set()
         if remove:
-            taken = lib.uncollect(name, wanted)
+            taken = lib.uncollect(stored, wanted)
         else:
-            size = lib.collect(name, wanted)
-        after = _places(lib, wanted, name) if as_json else {}
+            size = lib.collect(stored, wanted)
+        after = _members(lib, wanted, stored) if as_json else set()
     if as_json:  # what changed, not what was asked: an id already in (or not in) the collection is not listed
         if remove:
-            print_json({"collection": name.strip(), "removed": [i for i in wanted if after[i] < before[i]]})
+            print_json({"collection": stored, "removed": [i for i in wanted if i in before and i not in after]})
         else:
-            added = [i for i in wanted if after[i] > before[i]]
-            print_json({"collection": name.strip(), "added": added, "count": size})
+            added = [i for i in wanted if i in after and i not in before]
+            print_json({"collection": stored, "added": added, "count": size})
     else:
-        note(f"{name}: removed {taken}" if remove else f"{name}: {size} entries")
+        note(f"{stored}: removed {taken}" if remove else f"{stored}: {size} entries")
 
 
-def _places(lib: Library, ids: list[int], name: str) -> dict[int, int]:
-    """How many collections called `name`, ignoring case, each entry is in (0 for an id that does not exist)."""
-    key = name.strip().casefold()
-    places = {e.id: sum(c.casefold() == key for c in e.collections) for e in lib.get_many(ids, with_renders=False)}
-    return {i: places.get(i, 0) for i in ids}
+def _members(lib: Library, ids: list[int], name: str) -> set[int]:
+    """Which of `ids` are in the collection stored as `name` (an id that does not exist is in none)."""
+    return {e.id for e in lib.get_many(ids, with_renders=False) if name in e.collections}
 
 
 def collections(
@@ -464,11 +464,12 @@ def collections(
 
 def _delete_collection(name: str, *, as_json: bool) -> None:
     with open_library(create=False) as lib:
-        held = lib.delete_collection(name)
+        stored = lib.collection_name(name)  # found ignoring case: say which one was deleted
+        held = lib.delete_collection(stored)
     if as_json:
-        print_json({"deleted": name.strip(), "entries": held})
+        print_json({"deleted": stored, "count": held})
     else:
-        note(f"deleted collection {name.strip()} ({_entries(held)} kept in the library)")
+        note(f"deleted collection {stored} ({_entries(held)} kept in the library)")
 
 
 def register(app: typer.Typer) -> None:

@@ -80,7 +80,7 @@ def overview(
         data = lib.stats()
         recent = lib.entries(limit=10)
     if as_json:
-        print_json({"stats": data, "newest": [e.to_json() for e in recent]})
+        print_json({"stats": data, "newest": [e.to_json(root=lib.path) for e in recent]})
         return
     console().rule("promptlib")
     _stats_table(data)

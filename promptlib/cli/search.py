@@ -70,7 +70,7 @@ def search(
     if message:
         note(message)
     if as_json:
-        print_json(result.to_json())
+        print_json(result.to_json(root=lib.path))
         return
     if not result.hits:
         note("no matches")

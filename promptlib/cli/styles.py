@@ -82,7 +82,7 @@ def apply(
     with open_library(create=False) as lib:
         entry = lib.apply_style(entry_id, name)
     if as_json:
-        print_json(entry.to_json())
+        print_json(entry.to_json(root=lib.path))
     else:
         note(f"#{entry.id}: {entry.prompt}")
 

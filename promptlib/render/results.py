@@ -63,17 +63,8 @@ class Rendered:
         return self.path.read_bytes()
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.info.id,
-            "prompt_id": self.info.prompt_id,
-            "path": str(self.path),
-            "sha256": self.info.image_sha256,
-            "width": self.info.width,
-            "height": self.info.height,
-            "recipe": self.info.recipe,
-            "environment": self.info.environment,
-            "timings": self.info.timings,
-        }
+        """The render in the shape `show --json` gives an entry's renders, ``image_path`` absolute."""
+        return self.info.to_json() | {"image_path": str(self.path)}
 
 
 @dataclass(frozen=True)
@@ -84,7 +75,7 @@ class RenderFailure:
     error: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"entry": self.entry_id, "error": self.error}
+        return {"prompt_id": self.entry_id, "reason": self.error}
 
 
 @dataclass
@@ -219,8 +210,8 @@ class GridResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "grid_id": self.grid_id,
-            "path": str(self.path) if self.path else None,
+            "id": self.grid_id,
+            "image_path": str(self.path) if self.path else None,
             "width": self.width,
             "height": self.height,
             "axes": self.axes,

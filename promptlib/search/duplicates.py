@@ -26,7 +26,7 @@ QUERY_BATCH = 1024
 class DuplicateMember:
     render_id: int
     prompt_id: int
-    image_path: str
+    image_path: str  # absolute
     similarity: float  # cosine similarity to the cluster's first (oldest) render
 
     def to_json(self) -> dict[str, Any]:
@@ -43,7 +43,7 @@ class DuplicateCluster:
     members: list[DuplicateMember]
 
     def to_json(self) -> dict[str, Any]:
-        return {"size": len(self.members), "renders": [m.to_json() for m in self.members]}
+        return {"count": len(self.members), "renders": [m.to_json() for m in self.members]}
 
 
 def clusters(

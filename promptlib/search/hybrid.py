@@ -45,12 +45,8 @@ class Fused:
 
 @dataclass(frozen=True)
 class HybridHit(SearchHit):
-    """A search hit with the image that matched; JSON adds ``render_id`` to lexical search's shape."""
-
-    render_id: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return super().to_json() | {"render_id": self.render_id}
+    """A hit of a semantic or hybrid search: `scores` holds ``lexical``, ``semantic`` and ``fused``, `render_id` the
+    image that matched. Its JSON has the shape of a lexical hit's (whose ``render_id`` is null)."""
 
 
 def fuse(

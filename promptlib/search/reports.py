@@ -48,6 +48,21 @@ class IndexStatus:
         }
 
 
+@dataclass(frozen=True)
+class EmbedFailure:
+    """A render whose image could not be embedded (it is skipped; the build goes on)."""
+
+    render_id: int
+    image_path: str  # absolute
+    reason: str
+
+    def __str__(self) -> str:
+        return f"render {self.render_id} ({self.image_path}): {self.reason}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"render_id": self.render_id, "image_path": self.image_path, "reason": self.reason}
+
+
 @dataclass
 class BuildReport:
     model: str
@@ -55,7 +70,7 @@ class BuildReport:
     embedded: dict[str, int] = field(default_factory=dict)  # newly embedded, per kind
     reused: int = 0  # renders given the vector of another render of the same image file (embedded once)
     indexed: dict[str, int] = field(default_factory=dict)
-    failed: list[str] = field(default_factory=list)
+    failed: list[EmbedFailure] = field(default_factory=list)
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -65,6 +80,6 @@ class BuildReport:
             "embedded": self.embedded,
             "reused": self.reused,
             "indexed": self.indexed,
-            "failed": self.failed,
+            "failed": [f.to_json() for f in self.failed],
             "seconds": round(self.seconds, 3),
         }

@@ -45,7 +45,7 @@ from promptlib.search.index import (
     manifest_path,
     read_manifest,
 )
-from promptlib.search.reports import BuildReport, IndexStatus, KindStatus
+from promptlib.search.reports import BuildReport, EmbedFailure, IndexStatus, KindStatus
 from promptlib.store import embeddings as stored
 from promptlib.store.embeddings import KINDS, TABLES
 
@@ -353,7 +353,7 @@ class SemanticSearch:
                 embedded += 1
                 report.reused += len(group) - 1
             for pos, reason in bad:
-                report.failed.append(f"render {unique[pos].render_id} ({unique[pos].image_path}): {reason}")
+                report.failed.append(EmbedFailure(unique[pos].render_id, str(paths[pos]), reason))
             if len(buffer_ids) >= STORE_EVERY:
                 self._store("image", buffer_ids, np.stack(buffer), load_saved=load_saved)
                 buffer_ids, buffer = [], []
@@ -605,7 +605,7 @@ class SemanticSearch:
         if kind == "image":
             self._embed_renders(embedder, report, ids=[owner], workers=0, load_saved=True)
             if report.failed:
-                raise ValidationError(report.failed[0])
+                raise ValidationError(str(report.failed[0]))
         else:
             self._embed_prompts(embedder, report, ids=[owner], load_saved=True)
         with self.db.lock:
@@ -679,10 +679,10 @@ class SemanticSearch:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                for rid, pid, path in self.db.conn.execute(
-                    f"SELECT id, prompt_id, image_path FROM renders WHERE id IN ({marks})", chunk
+                for rid, pid, path, linked in self.db.conn.execute(
+                    f"SELECT id, prompt_id, image_path, linked FROM renders WHERE id IN ({marks})", chunk
                 ):
-                    info[int(rid)] = (int(pid), str(path))
+                    info[int(rid)] = (int(pid), str(self._image_file(path, bool(linked))))
         found = [
             DuplicateCluster([DuplicateMember(rid, *info[rid], sim) for rid, sim in group if rid in info])
             for group in groups

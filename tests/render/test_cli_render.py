@@ -27,8 +27,8 @@ def test_render_json_lists_what_was_stored(cli: Any, entry: int) -> None:
     renders = data["renders"]
     assert [r["recipe"]["seed"] for r in renders] == [5, 6, 7]
     for render in renders:
-        assert {"id", "path", "sha256", "recipe"} <= set(render)
-        assert Path(render["path"]).is_file()
+        assert {"id", "image_path", "image_sha256", "recipe"} <= set(render)
+        assert Path(render["image_path"]).is_file()
         assert render["recipe"]["model"] == "random:sd15-tiny"
 
 
@@ -37,7 +37,7 @@ def test_rerun_and_verify_commands(cli: Any, entry: int) -> None:
     rerun = cli("rerun", str(first["id"]), "--json")
     assert rerun.code == 0, rerun.err
     assert rerun.json()["identical_to_original"] is True
-    assert rerun.json()["sha256"] == first["sha256"]
+    assert rerun.json()["image_sha256"] == first["image_sha256"]
     verify = cli("verify", str(first["id"]), "--json")
     assert verify.code == 0 and verify.json()["verdict"] == "identical"
 
@@ -64,7 +64,7 @@ def test_grid_command_json_and_animation(cli: Any, entry: int, tmp_path: Path) -
     )  # fmt: skip
     assert result.code == 0, result.err
     data = result.json()
-    assert Path(data["path"]).is_file()
+    assert Path(data["image_path"]).is_file()
     assert len(data["cells"]) == 4
     assert [(c["x"], c["y"]) for c in data["cells"]] == [(0, 0), (1, 0), (0, 1), (1, 1)]
     assert data["cells"][3]["recipe"]["schedule"] == "karras"

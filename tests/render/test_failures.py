@@ -38,7 +38,7 @@ def test_entries_that_cannot_render_are_listed_and_the_rest_are_stored(lib: Libr
     assert "LoRA 'not_there' not found" in reasons[lora]
     assert "random-weight model takes no VAE or LoRA" in reasons[random_lora]
     assert "names no model" in reasons[no_model]
-    assert run.to_json()["failed"][0].keys() == {"entry", "error"}
+    assert run.to_json()["failed"][0].keys() == {"prompt_id", "reason"}
     assert lib.count("has:image") == 2  # nothing was stored for the others
 
 
