@@ -10,9 +10,9 @@ new shared-memory segment is mapped and faulted in per batch, and no pin-memory 
 (0.79 MB per 512² PNG at thousands of files a second). The main process only waits, transfers and launches.
 
 Robustness, because the files come from strangers: a file that cannot be read is reported with a one-line reason,
-not raised; a worker that dies (a decoder crash, the OOM killer) is replaced and its unfinished files are tried
-again (those of the task it died in one per task), so only the file that kills a worker fails. Closing the iterator
-early (an exception, Ctrl-C, `break`) stops the workers and frees the memory.
+not raised. A worker that dies (a decoder crash, the OOM killer) or spends more than a minute on one file (it is
+killed) is replaced: the file it was decoding is reported as failed and its other files are given out again.
+Closing the iterator early (an exception, Ctrl-C, `break`) stops the workers and frees the memory.
 
 Results arrive in completion order, not input order (each comes with its positions). Everything a worker needs
 is light and picklable (numpy, Pillow, imagecodecs): torch is only used in the main process.
@@ -25,6 +25,7 @@ import logging
 import multiprocessing
 import queue
 import signal
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +44,8 @@ log = logging.getLogger(__name__)
 TASK_FILES = 64  # files per task: one transfer and one model batch each (or the batch size, when smaller)
 FILE_BYTES = 1 << 20  # an arena holds TASK_FILES of these: a 512² RGB PNG's rows are 0.79 MB
 IN_FLIGHT = 2  # tasks queued per worker, so that none waits while the main process transfers
-POLL_S = 0.5  # how often a waiting main process checks that its workers are alive
+POLL_S = 0.5  # how often the main process checks that its workers are alive and not stuck
+FILE_TIMEOUT_S = 60.0  # a file still decoding after this long has hung its worker: the worker is killed
 
 Batch = tuple[list[int], Grouped, list[tuple[int, str]]]
 
@@ -94,12 +96,33 @@ class _Arena:
         return view
 
 
-def _run_task(arena: _Arena, task: int, positions: list[int], paths: Sequence[str], prep: Preprocess) -> Done:
+class _Watch:
+    """What each worker is doing, in shared memory: its task and the file it is decoding (-1: none), and since when
+    (`time.monotonic`, one clock for all processes). The main process reads it to blame the right file when a
+    worker dies, and to kill a worker stuck on one file."""
+
+    def __init__(self, ctx: Any, workers: int) -> None:
+        self.cells = ctx.RawArray("d", 3 * workers)
+        for n in range(workers):
+            self.set(n, -1, -1)
+
+    def set(self, n: int, task: int, position: int) -> None:
+        self.cells[3 * n : 3 * n + 3] = [float(task), float(position), time.monotonic()]
+
+    def get(self, n: int) -> tuple[int, int, float]:
+        task, position, since = self.cells[3 * n : 3 * n + 3]
+        return int(task), int(position), since
+
+
+def _run_task(
+    arena: _Arena, task: int, positions: list[int], paths: Sequence[str], prep: Preprocess, watch: _Watch, n: int
+) -> Done:
     import numpy as np
 
     done = Done(task)
     for k, position in enumerate(positions):
         start = arena.used
+        watch.set(n, task, position)
         try:
             result, error = load_file(paths[position], prep, alloc=arena.take)
             if result is None:
@@ -125,7 +148,7 @@ def _run_task(arena: _Arena, task: int, positions: list[int], paths: Sequence[st
 
 def _worker(
     n: int,
-    current: Any,
+    watch: _Watch,
     tasks: Any,
     results: Any,
     arenas: list[SharedMemory],
@@ -138,9 +161,8 @@ def _worker(
         if message is None:
             return
         task, slot, positions = message
-        current[n] = task  # if this process dies now, this task is the one that killed it
-        done = _run_task(_Arena(_buffer(arenas[slot])), task, positions, paths, prep)
-        current[n] = -1
+        done = _run_task(_Arena(_buffer(arenas[slot])), task, positions, paths, prep, watch, n)
+        watch.set(n, -1, -1)
         results.put(done)
 
 
@@ -171,6 +193,7 @@ class Feeder:
         task_files: int = TASK_FILES,
         arena_bytes: int | None = None,
         in_flight: int = IN_FLIGHT,
+        file_timeout: float = FILE_TIMEOUT_S,
     ) -> None:
         import torch
 
@@ -180,6 +203,7 @@ class Feeder:
         self.workers = max(1, workers)
         self.task_files = max(1, task_files)
         self.in_flight = max(1, in_flight)
+        self.file_timeout = file_timeout
         height, width = prep.size
         largest = max(FILE_BYTES, 4 * height * width * 3)  # a shrunk image is under 2x the model's size each way
         self.arena_bytes = arena_bytes or self.task_files * largest
@@ -193,7 +217,7 @@ class Feeder:
         self._procs: list[BaseProcess | None] = []
         self._queues: list[Any] = []
         self._results: Any = None
-        self._current: Any = None
+        self._watch: _Watch | None = None
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
@@ -216,17 +240,18 @@ class Feeder:
                 self._registered.append(host.data_ptr())
             self._host.append(host)
         self._results = self._ctx.Queue()
-        self._current = self._ctx.RawArray("q", self.workers)  # the task each worker is in, -1 between tasks
+        self._watch = _Watch(self._ctx, self.workers)
         for n in range(self.workers):
             self._queues.append(self._ctx.Queue())
             self._procs.append(None)
             self._spawn(n)
 
     def _spawn(self, n: int) -> None:
-        self._current[n] = -1
+        assert self._watch is not None
+        self._watch.set(n, -1, -1)
         process = self._ctx.Process(
             target=_worker,
-            args=(n, self._current, self._queues[n], self._results, self._arenas, self.paths, self.prep),
+            args=(n, self._watch, self._queues[n], self._results, self._arenas, self.paths, self.prep),
             name=f"promptlib-embed-{n}",
             daemon=True,
         )
@@ -289,6 +314,7 @@ class Feeder:
         running: dict[int, _Task] = {}
         load = [0] * self.workers
         next_id = 0
+        checked = time.monotonic()
         while pending or running:
             while cooling and (not free or cooling[0][1].query()):
                 slot, event = cooling.popleft()
@@ -304,11 +330,15 @@ class Feeder:
                 load[worker] += 1
                 next_id += 1
             try:
-                done: Done = self._results.get(timeout=POLL_S)
+                done: Done | None = self._results.get(timeout=POLL_S)
             except queue.Empty:
-                crashed = self._replace_dead(running, pending, free, load)
-                if crashed:
-                    yield [], [], crashed
+                done = None
+            if time.monotonic() - checked >= POLL_S:
+                checked = time.monotonic()
+                lost = self._replace_dead(running, pending, free, load)
+                if lost:
+                    yield [], [], lost
+            if done is None:
                 continue
             task = running.pop(done.task, None)
             if task is None:  # the answer of a worker declared dead meanwhile: its files were given out again
@@ -351,27 +381,38 @@ class Feeder:
     def _replace_dead(
         self, running: dict[int, _Task], pending: deque[list[int]], free: list[int], load: list[int]
     ) -> list[tuple[int, str]]:
-        """Workers that died are replaced and their tasks given out again. The task a worker died in goes back one
-        file per task; when it held only one file, that file is the culprit and is reported as failed."""
+        """Workers that died, or hung on one file for `file_timeout` seconds (they are killed), are replaced and
+        their tasks given out again. The file a worker was decoding is the culprit: it is reported as failed, and
+        the rest of its task goes back whole."""
+        assert self._watch is not None
         failed: list[tuple[int, str]] = []
+        now = time.monotonic()
         for n, process in enumerate(self._procs):
-            if process is None or process.is_alive():
+            if process is None:
                 continue
-            code = process.exitcode
-            why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            fatal = self._current[n]
-            for task_id in sorted(t for t, task in running.items() if task.worker == n):
+            fatal_task, culprit, since = self._watch.get(n)
+            if process.is_alive():
+                if culprit < 0 or now - since < self.file_timeout:
+                    continue
+                process.kill()
+                process.join(timeout=5)
+                why = f"took longer than {self.file_timeout:g} s to decode"
+            else:
+                code = process.exitcode
+                why = "crashed the image decoder (" + (
+                    f"signal {-code})" if code is not None and code < 0 else f"exit code {code})"
+                )
+            for task_id in sorted((t for t, task in running.items() if task.worker == n), reverse=True):
                 task = running.pop(task_id)
                 free.append(task.slot)
-                if task_id != fatal:  # queued behind it, or finished with its answer lost: whole again
-                    pending.appendleft(task.positions)
-                elif len(task.positions) == 1:
-                    position = task.positions[0]
-                    name = Path(self.paths[position]).name
-                    failed.append((position, f"{name} crashed the image decoder ({why})"))
-                    log.warning("embedding: %s crashed a decoding worker (%s)", name, why)
-                else:
-                    pending.extendleft([p] for p in reversed(task.positions))
+                rest = task.positions
+                if task_id == fatal_task and culprit in rest:
+                    name = Path(self.paths[culprit]).name
+                    failed.append((culprit, f"{name} {why}"))
+                    log.warning("embedding: %s %s; its worker was replaced", name, why)
+                    rest = [p for p in rest if p != culprit]
+                if rest:  # queued behind it, or finished with its answer lost: given out again
+                    pending.appendleft(rest)
             load[n] = 0
             self._queues[n].close()
             self._queues[n].cancel_join_thread()

@@ -5,6 +5,7 @@ dies, an early close)."""
 from __future__ import annotations
 
 import os
+import time
 from multiprocessing.shared_memory import SharedMemory
 from pathlib import Path
 from typing import Any
@@ -109,11 +110,14 @@ def test_a_file_larger_than_an_arena_fails_alone(tmp_path: Path) -> None:
 
 
 class Crashing(Preprocess):
-    """Kills the worker process on one file, as a decoder crash on a hostile file would."""
+    """Kills the worker process on one file, as a decoder crash on a hostile file would; hangs on another, as a
+    decoder stuck in a loop would."""
 
     def load_rows(self, data: bytes, *, name: str, alloc: Alloc = bytearray) -> Any:
         if name == "crash.png":
             os._exit(3)
+        if name == "hang.png":
+            time.sleep(3600)
         return super().load_rows(data, name=name, alloc=alloc)
 
 
@@ -138,6 +142,19 @@ def test_only_the_task_a_worker_died_in_is_blamed_not_those_queued_behind_it(tmp
     got, failed = collect(Feeder(paths, prep, device="cpu", workers=1, task_files=1), prep)
     assert sorted(got) == [1, 2, 3]
     assert list(failed) == [0]
+
+
+def test_a_file_that_hangs_its_worker_fails_after_the_timeout_and_the_rest_is_embedded(tmp_path: Path) -> None:
+    paths = []
+    for n in range(6):
+        paths.append(str(tmp_path / ("hang.png" if n == 2 else f"{n}.png")))
+        picture(20, 20, n).save(paths[-1])
+    prep = Crashing(SIZE)
+    started = time.monotonic()
+    got, failed = collect(Feeder(paths, prep, device="cpu", workers=2, task_files=3, file_timeout=1.0), prep)
+    assert sorted(got) == [0, 1, 3, 4, 5]
+    assert failed == {2: "hang.png took longer than 1 s to decode"}
+    assert time.monotonic() - started < 30
 
 
 def test_closing_early_stops_the_workers_and_frees_the_memory(tmp_path: Path) -> None:
