@@ -200,14 +200,16 @@ class Feeder:
         self.paths = list(paths)
         self.prep = prep
         self.device = device
-        self.workers = max(1, workers)
-        self.task_files = max(1, task_files)
+        count = max(1, len(self.paths))
+        # a few files are spread over the workers in smaller tasks, and no worker starts without a task
+        self.task_files = max(1, min(task_files, -(-count // max(1, workers))))
+        tasks = -(-count // self.task_files)
+        self.workers = max(1, min(workers, tasks))
         self.in_flight = max(1, in_flight)
         self.file_timeout = file_timeout
         height, width = prep.size
         largest = max(FILE_BYTES, 4 * height * width * 3)  # a shrunk image is under 2x the model's size each way
         self.arena_bytes = arena_bytes or self.task_files * largest
-        tasks = -(-len(self.paths) // self.task_files)
         self.slots = max(1, min(tasks, self.workers * self.in_flight + 2))
         self._cuda = torch.device(device).type == "cuda"
         self._ctx = _context()
