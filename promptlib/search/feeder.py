@@ -115,8 +115,9 @@ class _Watch:
 
 
 def _run_task(
-    arena: _Arena, task: int, positions: list[int], paths: Sequence[str], prep: Preprocess, watch: _Watch, n: int
+    arena: _Arena, task: int, positions: list[int], files: list[str], prep: Preprocess, watch: _Watch, n: int
 ) -> Done:
+    """Decode `files` (at `positions` in the caller's list) into `arena`, front to back."""
     import numpy as np
 
     done = Done(task)
@@ -124,7 +125,7 @@ def _run_task(
         start = arena.used
         watch.set(n, task, position)
         try:
-            result, error = load_file(paths[position], prep, alloc=arena.take)
+            result, error = load_file(files[k], prep, alloc=arena.take)
             if result is None:
                 done.failed.append((position, error))
                 continue
@@ -138,7 +139,7 @@ def _run_task(
         except NoRoom:
             arena.used = start
             if k == 0 and start == 0:  # cannot happen with the sizes `Feeder` picks; never loop on it
-                done.failed.append((position, f"{Path(paths[position]).name} is too large to embed"))
+                done.failed.append((position, f"{Path(files[k]).name} is too large to embed"))
                 done.leftover = positions[1:]
             else:
                 done.leftover = positions[k:]
@@ -152,7 +153,6 @@ def _worker(
     tasks: Any,
     results: Any,
     arenas: list[SharedMemory],
-    paths: Sequence[str],
     prep: Preprocess,
 ) -> None:  # pragma: no cover - runs in a child process (covered through Feeder's tests)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops the workers
@@ -160,8 +160,8 @@ def _worker(
         message = tasks.get()
         if message is None:
             return
-        task, slot, positions = message
-        done = _run_task(_Arena(_buffer(arenas[slot])), task, positions, paths, prep, watch, n)
+        task, slot, positions, files = message
+        done = _run_task(_Arena(_buffer(arenas[slot])), task, positions, files, prep, watch, n)
         watch.set(n, -1, -1)
         results.put(done)
 
@@ -253,7 +253,7 @@ class Feeder:
         self._watch.set(n, -1, -1)
         process = self._ctx.Process(
             target=_worker,
-            args=(n, self._watch, self._queues[n], self._results, self._arenas, self.paths, self.prep),
+            args=(n, self._watch, self._queues[n], self._results, self._arenas, self.prep),
             name=f"promptlib-embed-{n}",
             daemon=True,
         )
@@ -328,7 +328,8 @@ class Feeder:
                     break
                 positions = pending.popleft()
                 running[next_id] = _Task(next_id, free.pop(), worker, positions)
-                self._queues[worker].put((next_id, running[next_id].slot, positions))
+                files = [self.paths[p] for p in positions]  # sent with each task: a worker starts light
+                self._queues[worker].put((next_id, running[next_id].slot, positions, files))
                 load[worker] += 1
                 next_id += 1
             try:
@@ -423,8 +424,18 @@ class Feeder:
         return failed
 
 
-# What a worker imports, loaded once into the fork server so that each worker starts in milliseconds
-PRELOAD = ["promptlib.search.feeder", "numpy", "PIL.Image", "PIL.PngImagePlugin", "PIL.JpegImagePlugin", "imagecodecs"]
+# What a worker imports, loaded once into the fork server so that each worker starts in milliseconds. Each child
+# of a fork server also imports the parent's main script (for the CLI, a light one); "__main__" here would have the
+# server do it once instead, but Python up to 3.13 ignores that entry (its fork server never receives the path)
+PRELOAD = [
+    "__main__",
+    "promptlib.search.feeder",
+    "numpy",
+    "PIL.Image",
+    "PIL.PngImagePlugin",
+    "PIL.JpegImagePlugin",
+    "imagecodecs",
+]
 
 
 def _context() -> Any:
