@@ -23,16 +23,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import queue
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.shared_memory import SharedMemory
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from promptlib.errors import LibraryError
+from promptlib.search import png_rows
 from promptlib.search.png_rows import NoRoom, PngRows
 from promptlib.search.preprocess import Grouped, Preprocess, collate, load_file
 
@@ -46,6 +50,9 @@ FILE_BYTES = 1 << 20  # an arena holds TASK_FILES of these: a 512² RGB PNG's ro
 IN_FLIGHT = 2  # tasks queued per worker, so that none waits while the main process transfers
 POLL_S = 0.5  # how often the main process checks that its workers are alive and not stuck
 FILE_TIMEOUT_S = 60.0  # a file still decoding after this long has hung its worker: the worker is killed
+STARTUP_DEATHS = 3  # per worker: workers dying outside any task this often, with no answer between, end the run
+# the most bytes one PNG's rows take (`png_rows.read_rows`: at most MAX_PIXELS RGBA pixels, a filter byte a row)
+ROWS_BYTES = 4 * png_rows.MAX_PIXELS + png_rows.MAX_SIDE
 
 Batch = tuple[list[int], Grouped, list[tuple[int, str]]]
 
@@ -114,36 +121,49 @@ class _Watch:
         return int(task), int(position), since
 
 
+def _place(arena: _Arena, position: int, path: str, prep: Preprocess) -> tuple[Item | None, str]:
+    """One file into `arena`: its `Item`, or None and the reason it failed. Raises `NoRoom` (the arena as it was)."""
+    import numpy as np
+
+    start = arena.used
+    try:
+        result, error = load_file(path, prep, alloc=arena.take)
+        if not isinstance(result, PngRows):
+            # `read_rows` may have inflated rows into the arena before giving the file to the full decoder
+            arena.used = start
+        if result is None:
+            return None, error
+        if isinstance(result, PngRows):  # inflated into the arena already, at `start`
+            return Item(position, start, tuple(result.data.shape), (result.width, result.channels)), ""
+        view = arena.take(result.nbytes)
+        np.frombuffer(view, dtype=np.uint8).reshape(result.shape)[...] = result
+        return Item(position, start, tuple(result.shape), None), ""
+    except NoRoom:
+        arena.used = start
+        raise
+
+
 def _run_task(
     arena: _Arena, task: int, positions: list[int], files: list[str], prep: Preprocess, watch: _Watch, n: int
 ) -> Done:
     """Decode `files` (at `positions` in the caller's list) into `arena`, front to back."""
-    import numpy as np
-
     done = Done(task)
     for k, position in enumerate(positions):
-        start = arena.used
         watch.set(n, task, position)
         try:
-            result, error = load_file(files[k], prep, alloc=arena.take)
-            if result is None:
-                done.failed.append((position, error))
-                continue
-            if isinstance(result, PngRows):  # inflated into the arena already
-                table = result.data
-                done.items.append(Item(position, start, tuple(table.shape), (result.width, result.channels)))
-                continue
-            view = arena.take(result.nbytes)
-            np.frombuffer(view, dtype=np.uint8).reshape(result.shape)[...] = result
-            done.items.append(Item(position, start, tuple(result.shape), None))
+            item, error = _place(arena, position, files[k], prep)
         except NoRoom:
-            arena.used = start
-            if k == 0 and start == 0:  # cannot happen with the sizes `Feeder` picks; never loop on it
-                done.failed.append((position, f"{Path(files[k]).name} is too large to embed"))
-                done.leftover = positions[1:]
-            else:
+            if k or arena.used:  # the rest goes back as a task of its own, into an empty arena
                 done.leftover = positions[k:]
-            break
+                break
+            item, error = None, f"{Path(files[k]).name} is too large to embed"
+            if prep.raw_png:  # a PNG's full-size rows may not fit alone where its shrunk pixels do
+                with contextlib.suppress(NoRoom):
+                    item, error = _place(arena, position, files[k], replace(prep, raw_png=False))
+        if item is None:
+            done.failed.append((position, error))
+        else:
+            done.items.append(item)
     return done
 
 
@@ -156,6 +176,7 @@ def _worker(
     prep: Preprocess,
 ) -> None:  # pragma: no cover - runs in a child process (covered through Feeder's tests)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops the workers
+    _exit_with_parent()
     while True:
         message = tasks.get()
         if message is None:
@@ -164,6 +185,20 @@ def _worker(
         done = _run_task(_Arena(_buffer(arenas[slot])), task, positions, files, prep, watch, n)
         watch.set(n, -1, -1)
         results.put(done)
+
+
+def _exit_with_parent() -> None:  # pragma: no cover - runs in a child process
+    """End this worker when the main process ends without closing it (SIGKILL, the OOM killer): otherwise it waits
+    for tasks forever, holding the arenas (and the fork server and resource tracker that would free them) alive."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()  # returns when the main process is gone (its end of our start-up pipe closes)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="promptlib-embed-parent", daemon=True).start()
 
 
 # --- the main process side ---------------------------------------------------------------------------------------
@@ -209,7 +244,9 @@ class Feeder:
         self.file_timeout = file_timeout
         height, width = prep.size
         largest = max(FILE_BYTES, 4 * height * width * 3)  # a shrunk image is under 2x the model's size each way
-        self.arena_bytes = arena_bytes or self.task_files * largest
+        # at least one PNG's rows, whatever the task's size: a task of one file (few files, or batch_size 1) would
+        # otherwise have no room for a 512x768 PNG's rows (1.18 MB)
+        self.arena_bytes = arena_bytes or max(self.task_files * largest, ROWS_BYTES)
         self.slots = max(1, min(tasks, self.workers * self.in_flight + 2))
         self._cuda = torch.device(device).type == "cuda"
         self._ctx = _context()
@@ -221,6 +258,7 @@ class Feeder:
         self._results: Any = None
         self._watch: _Watch | None = None
         self._closed = False
+        self._idle_deaths = 0  # workers dead outside any task since the last answer: they die as they start
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -231,22 +269,26 @@ class Feeder:
         self.close()
 
     def _start(self) -> None:
-        import numpy as np
-        import torch
-
         for _ in range(self.slots):
-            arena = SharedMemory(create=True, size=self.arena_bytes)
-            self._arenas.append(arena)
-            host = torch.from_numpy(np.frombuffer(_buffer(arena), dtype=np.uint8))
-            if self._cuda and _pin(host):
-                self._registered.append(host.data_ptr())
-            self._host.append(host)
+            self._arenas.append(SharedMemory(create=True, size=self.arena_bytes))
+            self._map(self._arenas[-1])
         self._results = self._ctx.Queue()
         self._watch = _Watch(self._ctx, self.workers)
         for n in range(self.workers):
             self._queues.append(self._ctx.Queue())
             self._procs.append(None)
             self._spawn(n)
+
+    def _map(self, arena: SharedMemory) -> None:
+        """A uint8 tensor over `arena` into `_host` (kept nowhere else, so that `close` can unmap the arena even when
+        an exception's traceback holds this frame), pinned on CUDA."""
+        import numpy as np
+        import torch
+
+        host = torch.from_numpy(np.frombuffer(_buffer(arena), dtype=np.uint8))
+        if self._cuda and _pin(host, self.device):
+            self._registered.append(host.data_ptr())
+        self._host.append(host)
 
     def _spawn(self, n: int) -> None:
         assert self._watch is not None
@@ -261,45 +303,59 @@ class Feeder:
         self._procs[n] = process
 
     def close(self) -> None:
-        """Stop the workers and free the shared memory (safe to call twice)."""
+        """Stop the workers and free the shared memory (safe to call twice; the memory is freed even when stopping
+        the workers is interrupted)."""
         if self._closed:
             return
         self._closed = True
-        for q in self._queues:
-            with contextlib.suppress(OSError, ValueError):
-                q.put(None)
-        for process in self._procs:
-            if process is None:
-                continue
-            process.join(timeout=2)
-            if process.is_alive():
-                process.terminate()
-                process.join(timeout=2)
-        for q in [*self._queues, self._results]:
-            if q is not None:
-                q.close()
-                q.cancel_join_thread()
-        if self._registered:
-            import torch
+        try:
+            self._stop_workers()
+        finally:
+            try:
+                if self._registered:
+                    import torch
 
-            torch.cuda.synchronize(self.device)  # no transfer may still read an arena
-            for ptr in self._registered:
-                torch.cuda.cudart().cudaHostUnregister(ptr)
-        self._host.clear()
-        for arena in self._arenas:
-            with contextlib.suppress(BufferError):  # a caller still holds a view: the memory goes with it
-                arena.close()
-            with contextlib.suppress(FileNotFoundError):
-                arena.unlink()
-        self._arenas.clear()
+                    with torch.cuda.device(self.device):
+                        torch.cuda.synchronize(self.device)  # no transfer may still read an arena
+                        for ptr in self._registered:
+                            torch.cuda.cudart().cudaHostUnregister(ptr)
+            finally:
+                self._registered.clear()
+                self._host.clear()
+                for arena in self._arenas:
+                    with contextlib.suppress(BufferError):  # a caller still holds a view: the memory goes with it
+                        arena.close()
+                    with contextlib.suppress(FileNotFoundError):
+                        arena.unlink()
+                self._arenas.clear()
+
+    def _stop_workers(self) -> None:
+        processes = [p for p in self._procs if p is not None]
+        try:
+            for q in self._queues:
+                with contextlib.suppress(OSError, ValueError):
+                    q.put(None)
+            deadline = time.monotonic() + 2
+            for process in processes:
+                process.join(timeout=max(0.0, deadline - time.monotonic()))
+        finally:
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()
+            for process in processes:
+                process.join(timeout=2)
+            for q in [*self._queues, self._results]:
+                if q is not None:
+                    q.close()
+                    q.cancel_join_thread()
 
     # -- the loop ----------------------------------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[Batch]:
         if not self.paths:
             return
-        self._start()
         try:
+            self._start()
             yield from self._loop()
         finally:
             self.close()
@@ -346,13 +402,14 @@ class Feeder:
             task = running.pop(done.task, None)
             if task is None:  # the answer of a worker declared dead meanwhile: its files were given out again
                 continue
+            self._idle_deaths = 0
             load[task.worker] -= 1
             if done.leftover:
                 pending.appendleft(done.leftover)
             groups = self._groups(task.slot, done.items)
             if self._cuda:
                 event = torch.cuda.Event()
-                event.record()
+                event.record(torch.cuda.current_stream(self.device))  # the stream the transfer went on, not cuda:0's
                 cooling.append((task.slot, event))
             else:
                 free.append(task.slot)
@@ -402,9 +459,16 @@ class Feeder:
                 why = f"took longer than {self.file_timeout:g} s to decode"
             else:
                 code = process.exitcode
-                why = "crashed the image decoder (" + (
-                    f"signal {-code})" if code is not None and code < 0 else f"exit code {code})"
-                )
+                how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+                why = f"crashed the image decoder ({how})"
+                if culprit < 0:  # dead outside any file: as it started, or between tasks
+                    self._idle_deaths += 1
+                    if self._idle_deaths >= STARTUP_DEATHS * self.workers:  # replacing them would loop forever
+                        raise LibraryError(
+                            f"embedding worker processes exit as they start ({how}): a script that embeds images"
+                            ' must run its code under `if __name__ == "__main__":` (the workers import the main'
+                            " module)"
+                        )
             for task_id in sorted((t for t, task in running.items() if task.worker == n), reverse=True):
                 task = running.pop(task_id)
                 free.append(task.slot)
@@ -456,13 +520,14 @@ def _buffer(arena: SharedMemory) -> memoryview:
     return buffer
 
 
-def _pin(host: Any) -> bool:
-    """Register `host` (a CPU tensor over shared memory) as pinned memory, so transfers from it are asynchronous
-    DMA; False (pageable transfers, slower) where CUDA refuses."""
+def _pin(host: Any, device: Any) -> bool:
+    """Register `host` (a CPU tensor over shared memory) as pinned memory, so transfers from it to `device` are
+    asynchronous DMA; False (pageable transfers, slower) where CUDA refuses."""
     import torch
 
     try:
-        code = torch.cuda.cudart().cudaHostRegister(host.data_ptr(), host.numel(), 0)
+        with torch.cuda.device(device):
+            code = torch.cuda.cudart().cudaHostRegister(host.data_ptr(), host.numel(), 0)
     except (AttributeError, RuntimeError) as exc:
         log.debug("cannot pin the embedding arenas: %s", exc)
         return False

@@ -104,7 +104,8 @@ def test_a_file_larger_than_an_arena_fails_alone(tmp_path: Path) -> None:
         paths.append(str(tmp_path / f"{n}.png"))
         picture(side, side, n).save(paths[-1])
     prep = Preprocess(SIZE, raw_png=True)
-    got, failed = collect(Feeder(paths, prep, device="cpu", workers=1, task_files=3, arena_bytes=4096), prep)
+    # the small files' rows are 200 bytes; the large one's rows (120 kB) and its shrunk pixels (768 bytes) don't fit
+    got, failed = collect(Feeder(paths, prep, device="cpu", workers=1, task_files=3, arena_bytes=600), prep)
     assert sorted(got) == [0, 2]
     assert list(failed) == [1] and "1.png is too large to embed" in failed[1]
 
@@ -220,3 +221,247 @@ def test_on_cuda_the_arenas_are_pinned_and_batches_arrive_on_the_device(tmp_path
     assert sorted(failed) == sorted(errors)
     for position, pixels in expected.items():
         np.testing.assert_array_equal(got[position], pixels, err_msg=paths[position])
+
+
+# --- review: 2026-11-26 ---------------------------------------------------------------------------------------------
+
+
+def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    import struct
+
+    out, pos = [], 8
+    while pos < len(data):
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        out.append((kind, data[pos + 8 : pos + 8 + length]))
+        pos += 12 + length
+    return out
+
+
+def _png(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    import struct
+    import zlib
+
+    body = b"".join(struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.crc32(k + d)) for k, d in chunks)
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+def test_a_png_whose_rows_are_refused_but_that_decodes_gets_its_own_pixels(tmp_path: Path) -> None:
+    """`read_rows` inflates into the arena before it finds the stream holds more rows than the header says (it then
+    returns None); the full decoder accepts the file (libpng: "Too much image data" is a warning), and its pixels
+    must be found where they were written, not where the abandoned rows began."""
+    import io
+    import struct
+
+    buffer = io.BytesIO()
+    picture(24, 20, 1).save(buffer, format="PNG")
+    chunks = [(k, struct.pack(">II", 24, 19) + d[8:] if k == b"IHDR" else d) for k, d in _chunks(buffer.getvalue())]
+    (tmp_path / "a.png").write_bytes(_png(chunks))
+    picture(24, 20, 2).save(tmp_path / "b.png")
+    paths = [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    prep = Preprocess(SIZE, raw_png=True)
+    expected, _ = collect(feed(paths, prep, device="cpu", workers=0, batch_size=2), prep)
+    got, failed = collect(Feeder(paths, prep, device="cpu", workers=1, task_files=2), prep)
+    assert sorted(got) == sorted(expected) == [0, 1] and not failed
+    for position, pixels in expected.items():
+        np.testing.assert_array_equal(got[position], pixels, err_msg=paths[position])
+
+
+def test_a_few_sd_portraits_on_many_workers_keep_their_rows_whole(tmp_path: Path) -> None:
+    """Few files on many workers make tasks of one file: an arena must still hold a 512x768 PNG's rows (1.18 MB;
+    with 1 MiB arenas every such file failed as 'too large to embed')."""
+    paths = []
+    for n in range(4):
+        paths.append(str(tmp_path / f"{n}.png"))
+        picture(512, 768, n).save(paths[-1])
+    prep = Preprocess((224, 224), raw_png=True)
+    expected, _ = collect(feed(paths, prep, device="cpu", workers=0, batch_size=256), prep)
+    kinds = []
+    batches = []
+    for positions, groups, bad in feed(paths, prep, device="cpu", workers=4, batch_size=256):
+        kinds += [layout for _, _, layout in groups]
+        batches.append((positions, groups, bad))
+    got, failed = collect(batches, prep)
+    assert not failed and sorted(got) == [0, 1, 2, 3]
+    assert kinds and all(layout == (512, 3) for layout in kinds)  # still rows, for the GPU to unfilter
+    for position, pixels in expected.items():
+        np.testing.assert_array_equal(got[position], pixels, err_msg=paths[position])
+
+
+def test_png_rows_that_do_not_fit_an_empty_arena_are_decoded_instead(tmp_path: Path) -> None:
+    picture(512, 768, 1).save(tmp_path / "portrait.png")
+    picture(20, 20, 2).save(tmp_path / "small.png")
+    paths = [str(tmp_path / "portrait.png"), str(tmp_path / "small.png")]
+    prep = Preprocess((224, 224), raw_png=True)
+    expected, _ = collect(feed(paths, prep, device="cpu", workers=0, batch_size=1), prep)
+    feeder = Feeder(paths, prep, device="cpu", workers=1, task_files=1, arena_bytes=1 << 20)
+    got, failed = collect(feeder, prep)
+    assert not failed and sorted(got) == [0, 1]
+    for position, pixels in expected.items():
+        np.testing.assert_array_equal(got[position], pixels, err_msg=paths[position])
+
+
+class DiesOnArrival(Preprocess):
+    """A worker cannot even start (here: its arguments do not unpickle; in real life, a script without an
+    ``if __name__ == "__main__":`` guard, which every worker re-runs)."""
+
+    def __setstate__(self, state: Any) -> None:
+        os._exit(1)
+
+
+def test_workers_that_die_as_they_start_end_the_run_with_an_error(tmp_path: Path) -> None:
+    import time
+
+    from promptlib.errors import LibraryError
+
+    paths = []
+    for n in range(4):
+        paths.append(str(tmp_path / f"{n}.png"))
+        picture(20, 20, n).save(paths[-1])
+    feeder = Feeder(paths, DiesOnArrival(SIZE), device="cpu", workers=2, task_files=2)
+    started = time.monotonic()
+    with pytest.raises(LibraryError, match="__main__"):
+        for _ in feeder:
+            pass
+    assert time.monotonic() - started < 30
+    assert all(p is None or not p.is_alive() for p in feeder._procs)
+
+
+_ORPHAN_SCRIPT = """
+import os, signal, sys
+from promptlib.search.feeder import Feeder
+from promptlib.search.preprocess import Preprocess
+if __name__ == "__main__":
+    feeder = Feeder(sys.argv[1:], Preprocess((16, 16)), device="cpu", workers=2, task_files=1)
+    batches = iter(feeder)
+    next(batches)
+    with open(os.environ["PIDS"], "w") as out:
+        out.write(" ".join(str(p.pid) for p in feeder._procs))
+    os.kill(os.getpid(), signal.SIGKILL)  # the OOM killer's choice: the process holding the model
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_exit_when_the_main_process_is_killed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    paths = []
+    for n in range(6):
+        paths.append(str(tmp_path / f"{n}.png"))
+        picture(20, 20, n).save(paths[-1])
+    script = tmp_path / "main.py"
+    script.write_text(_ORPHAN_SCRIPT)
+    pid_file = tmp_path / "pids"
+    root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, PIDS=str(pid_file), PYTHONPATH=os.pathsep.join([root, *sys.path]))
+    main = subprocess.Popen([sys.executable, str(script), *paths], env=env, stdout=subprocess.DEVNULL)
+    assert main.wait(timeout=60) == -9
+    pids = [int(p) for p in pid_file.read_text().split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 10
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = [p for p in pids if _running(p)]
+    for pid in alive:  # don't leave them behind for the next test
+        os.kill(pid, 9)
+    assert not alive, "workers outlived the process that fed them"
+
+
+def _gone(name: str) -> bool:
+    try:
+        SharedMemory(name=name).close()
+    except FileNotFoundError:
+        return True
+    return False
+
+
+def test_a_failure_while_starting_stops_the_workers_and_frees_the_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = []
+    for n in range(8):
+        paths.append(str(tmp_path / f"{n}.png"))
+        picture(20, 20, n).save(paths[-1])
+    feeder = Feeder(paths, Preprocess(SIZE), device="cpu", workers=2, task_files=2)
+    spawn = Feeder._spawn
+
+    def spawn_once(self: Feeder, n: int) -> None:
+        if n == 1:
+            raise KeyboardInterrupt  # Ctrl-C while the workers start (or a worker that cannot be started)
+        spawn(self, n)
+
+    monkeypatch.setattr(Feeder, "_spawn", spawn_once)
+    names: list[str] = []
+    create = SharedMemory.__init__
+
+    def remember(self: SharedMemory, *args: Any, **kwargs: Any) -> None:
+        create(self, *args, **kwargs)
+        if kwargs.get("create"):
+            names.append(self.name)
+
+    monkeypatch.setattr(SharedMemory, "__init__", remember)
+    with pytest.raises(KeyboardInterrupt):
+        next(iter(feeder))
+    assert names and all(_gone(name) for name in names)
+    assert feeder._procs[0] is not None and not feeder._procs[0].is_alive()
+
+
+def test_an_interrupted_close_still_stops_the_workers_and_frees_the_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = []
+    for n in range(12):
+        paths.append(str(tmp_path / f"{n}.png"))
+        picture(20, 20, n).save(paths[-1])
+    feeder = Feeder(paths, Preprocess(SIZE), device="cpu", workers=2, task_files=2)
+    batches = iter(feeder)
+    next(batches)
+    names = [arena.name for arena in feeder._arenas]
+    processes = list(feeder._procs)
+    first = processes[0]
+    assert first is not None
+    join = first.join
+
+    def interrupted(timeout: float | None = None) -> None:
+        first.join = join  # type: ignore[method-assign]
+        raise KeyboardInterrupt  # a second Ctrl-C while close waits for the workers
+
+    first.join = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        batches.close()
+    for process in processes:
+        assert process is not None
+        process.join(timeout=5)
+        assert not process.is_alive()
+    assert all(_gone(name) for name in names)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+def test_on_a_second_gpu_an_arena_is_reused_only_after_its_transfer(tmp_path: Path) -> None:
+    """The transfer out of an arena runs on cuda:1's stream; an event recorded on the current device's (cuda:0)
+    stream completes at once, and a worker would write the next task into the arena the transfer still reads."""
+    paths = []
+    for n in range(40):
+        paths.append(str(tmp_path / f"{n}.png"))
+        Image.fromarray(np.full((32, 32, 3), n, np.uint8)).save(paths[-1])
+    prep = Preprocess((32, 32))
+    device = torch.device("cuda:1")
+    kept = []
+    for positions, groups, _ in Feeder(paths, prep, device=device, workers=2, task_files=1, in_flight=1):
+        for rows, stacked, _ in groups:
+            kept += [(positions[r], stacked[k].clone()) for k, r in enumerate(rows)]
+        with torch.cuda.device(device):
+            torch.cuda._sleep(200_000_000)  # the next transfer waits behind this on cuda:1
+    torch.cuda.synchronize(device)
+    assert len(kept) == 40
+    for position, pixels in kept:
+        assert int(pixels.float().mean()) == position
