@@ -24,7 +24,6 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import queue
 import signal
 import threading
 import time
@@ -48,6 +47,7 @@ log = logging.getLogger(__name__)
 TASK_FILES = 64  # files per task: one transfer and one model batch each (or the batch size, when smaller)
 FILE_BYTES = 1 << 20  # an arena holds TASK_FILES of these: a 512² RGB PNG's rows are 0.79 MB
 IN_FLIGHT = 2  # tasks queued per worker, so that none waits while the main process transfers
+MAX_SHARED_BYTES = 3 << 30  # arenas in all: 34 of 64 MB for 16 workers and a 224-pixel model
 POLL_S = 0.5  # how often the main process checks that its workers are alive and not stuck
 FILE_TIMEOUT_S = 60.0  # a file still decoding after this long has hung its worker: the worker is killed
 STARTUP_DEATHS = 3  # per worker: workers dying outside any task this often, with no answer between, end the run
@@ -114,10 +114,12 @@ class _Watch:
             self.set(n, -1, -1)
 
     def set(self, n: int, task: int, position: int) -> None:
-        self.cells[3 * n : 3 * n + 3] = [float(task), float(position), time.monotonic()]
+        # the time first: a reader that catches a half-written entry sees a recent time, never an old one beside
+        # a new file (which could get a worker killed as stuck)
+        self.cells[3 * n : 3 * n + 3] = [time.monotonic(), float(task), float(position)]
 
     def get(self, n: int) -> tuple[int, int, float]:
-        task, position, since = self.cells[3 * n : 3 * n + 3]
+        since, task, position = self.cells[3 * n : 3 * n + 3]
         return int(task), int(position), since
 
 
@@ -184,7 +186,7 @@ def _worker(
         task, slot, positions, files = message
         done = _run_task(_Arena(_buffer(arenas[slot])), task, positions, files, prep, watch, n)
         watch.set(n, -1, -1)
-        results.put(done)
+        results.send(done)  # this worker's own pipe: a worker that dies can block no other
 
 
 def _exit_with_parent() -> None:  # pragma: no cover - runs in a child process
@@ -247,7 +249,9 @@ class Feeder:
         # at least one PNG's rows, whatever the task's size: a task of one file (few files, or batch_size 1) would
         # otherwise have no room for a 512x768 PNG's rows (1.18 MB)
         self.arena_bytes = arena_bytes or max(self.task_files * largest, ROWS_BYTES)
-        self.slots = max(1, min(tasks, self.workers * self.in_flight + 2))
+        # shared (and on CUDA pinned) memory stays under MAX_SHARED_BYTES, but every worker keeps a task
+        fit = max(self.workers + 1, MAX_SHARED_BYTES // self.arena_bytes)
+        self.slots = max(1, min(tasks, self.workers * self.in_flight + 2, fit))
         self._cuda = torch.device(device).type == "cuda"
         self._ctx = _context()
         self._arenas: list[SharedMemory] = []
@@ -255,7 +259,7 @@ class Feeder:
         self._registered: list[int] = []
         self._procs: list[BaseProcess | None] = []
         self._queues: list[Any] = []
-        self._results: Any = None
+        self._results: list[Any] = []  # the reading end of each worker's pipe (None once it broke)
         self._watch: _Watch | None = None
         self._closed = False
         self._idle_deaths = 0  # workers dead outside any task since the last answer: they die as they start
@@ -271,13 +275,29 @@ class Feeder:
     def _start(self) -> None:
         for _ in range(self.slots):
             self._arenas.append(SharedMemory(create=True, size=self.arena_bytes))
+            self._reserve(self._arenas[-1])
             self._map(self._arenas[-1])
-        self._results = self._ctx.Queue()
         self._watch = _Watch(self._ctx, self.workers)
         for n in range(self.workers):
             self._queues.append(self._ctx.Queue())
             self._procs.append(None)
+            self._results.append(None)
             self._spawn(n)
+
+    def _reserve(self, arena: SharedMemory) -> None:
+        """Allocate the arena's memory now: a shared-memory file is created sparse, and a worker writing into a
+        page that /dev/shm has no room for dies of SIGBUS (Docker gives containers 64 MB unless told otherwise)."""
+        fd = getattr(arena, "_fd", -1)
+        if fd < 0 or not hasattr(os, "posix_fallocate"):
+            return
+        try:
+            os.posix_fallocate(fd, 0, self.arena_bytes)
+        except OSError as exc:
+            total = self.slots * self.arena_bytes >> 20
+            raise LibraryError(
+                f"not enough shared memory for the embedding workers ({total:,} MB in /dev/shm: {exc.strerror}):"
+                " free some, give the container more (docker run --shm-size=4g), or set [embedding] workers lower"
+            ) from exc
 
     def _map(self, arena: SharedMemory) -> None:
         """A uint8 tensor over `arena` into `_host` (kept nowhere else, so that `close` can unmap the arena even when
@@ -293,13 +313,20 @@ class Feeder:
     def _spawn(self, n: int) -> None:
         assert self._watch is not None
         self._watch.set(n, -1, -1)
+        if self._results[n] is not None:
+            self._results[n].close()
+        reader, writer = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
             target=_worker,
-            args=(n, self._watch, self._queues[n], self._results, self._arenas, self.prep),
+            args=(n, self._watch, self._queues[n], writer, self._arenas, self.prep),
             name=f"promptlib-embed-{n}",
             daemon=True,
         )
-        process.start()
+        try:
+            process.start()
+        finally:
+            writer.close()  # the worker has its own copy: when it dies, reading gives EOF here
+        self._results[n] = reader
         self._procs[n] = process
 
     def close(self) -> None:
@@ -344,10 +371,12 @@ class Feeder:
                     process.terminate()
             for process in processes:
                 process.join(timeout=2)
-            for q in [*self._queues, self._results]:
-                if q is not None:
-                    q.close()
-                    q.cancel_join_thread()
+            for q in self._queues:
+                q.close()
+                q.cancel_join_thread()
+            for reader in self._results:
+                if reader is not None:
+                    reader.close()
 
     # -- the loop ----------------------------------------------------------------------------------------------------
 
@@ -388,32 +417,53 @@ class Feeder:
                 self._queues[worker].put((next_id, running[next_id].slot, positions, files))
                 load[worker] += 1
                 next_id += 1
-            try:
-                done: Done | None = self._results.get(timeout=POLL_S)
-            except queue.Empty:
-                done = None
+            answers = self._receive()
             if time.monotonic() - checked >= POLL_S:
                 checked = time.monotonic()
                 lost = self._replace_dead(running, pending, free, load)
                 if lost:
                     yield [], [], lost
-            if done is None:
-                continue
-            task = running.pop(done.task, None)
-            if task is None:  # the answer of a worker declared dead meanwhile: its files were given out again
-                continue
-            self._idle_deaths = 0
-            load[task.worker] -= 1
-            if done.leftover:
-                pending.appendleft(done.leftover)
-            groups = self._groups(task.slot, done.items)
-            if self._cuda:
-                event = torch.cuda.Event()
-                event.record(torch.cuda.current_stream(self.device))  # the stream the transfer went on, not cuda:0's
-                cooling.append((task.slot, event))
-            else:
-                free.append(task.slot)
-            yield [item.position for item in done.items], groups, done.failed
+            for done in answers:
+                task = running.pop(done.task, None)
+                if task is None:  # the answer of a worker declared dead meanwhile: its files were given out again
+                    continue
+                self._idle_deaths = 0
+                load[task.worker] -= 1
+                if done.leftover:
+                    pending.appendleft(done.leftover)
+                groups = self._groups(task.slot, done.items)
+                if self._cuda:
+                    event = torch.cuda.Event()
+                    event.record(
+                        torch.cuda.current_stream(self.device)
+                    )  # the stream the transfer went on, not cuda:0's
+                    cooling.append((task.slot, event))
+                else:
+                    free.append(task.slot)
+                yield [item.position for item in done.items], groups, done.failed
+
+    def _receive(self) -> list[Done]:
+        """The answers the workers have sent, after waiting up to `POLL_S` for one. A pipe that breaks (its worker
+        died, perhaps in the middle of an answer) is closed; the health check then replaces the worker."""
+        from multiprocessing.connection import wait
+
+        readers = [r for r in self._results if r is not None]
+        answers: list[Done] = []
+        ready: list[Any] = wait(readers, timeout=POLL_S) if readers else []
+        for reader in ready:
+            try:
+                answers.append(reader.recv())
+            except Exception:  # EOF, or half a message from a worker that died while sending
+                n = self._results.index(reader)
+                self._results[n] = None
+                reader.close()
+                process = self._procs[n]
+                if process is not None and process.is_alive():
+                    process.kill()  # its pipe is unusable: a replacement gets a new one
+                    process.join(timeout=5)
+        if not readers:
+            time.sleep(POLL_S)
+        return answers
 
     def _groups(self, slot: int, items: list[Item]) -> Grouped:
         """The arena's items as tensors on the device, stacked per shape and kind (like `group_by_size`)."""

@@ -344,6 +344,7 @@ class SemanticSearch:
         buffer: list[FloatArray] = []
         embedded = 0
         paths = [self._image_file(p.image_path, p.linked) for p in unique]
+        failed: list[tuple[int, str]] = []
         for positions, vectors, bad in embedder.iter_files(paths, batch_size=batch_size, workers=workers):
             for pos, vector in zip(positions, vectors, strict=True):
                 group = groups[unique[pos].sha256]
@@ -352,14 +353,15 @@ class SemanticSearch:
                     buffer.append(vector)
                 embedded += 1
                 report.reused += len(group) - 1
-            for pos, reason in bad:
-                report.failed.append(EmbedFailure(unique[pos].render_id, str(paths[pos]), reason))
+            failed += bad
             if len(buffer_ids) >= STORE_EVERY:
                 self._store("image", buffer_ids, np.stack(buffer), load_saved=load_saved)
                 buffer_ids, buffer = [], []
             done += len(positions) + len(bad)
             if progress is not None:
                 progress("embedding images", done, total)
+        for pos, reason in sorted(failed):  # batches arrive as the workers finish them: listed in input order
+            report.failed.append(EmbedFailure(unique[pos].render_id, str(paths[pos]), reason))
         if buffer_ids:
             self._store("image", buffer_ids, np.stack(buffer), load_saved=load_saved)
         report.embedded["image"] = report.embedded.get("image", 0) + embedded

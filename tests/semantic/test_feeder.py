@@ -18,7 +18,8 @@ pytest.importorskip("torch")
 
 import torch
 
-from promptlib.search.feeder import Feeder, feed
+from promptlib.errors import LibraryError
+from promptlib.search.feeder import MAX_SHARED_BYTES, Done, Feeder, feed
 from promptlib.search.png_rows import Alloc, PngRows, unfilter
 from promptlib.search.preprocess import Preprocess
 
@@ -465,3 +466,43 @@ def test_on_a_second_gpu_an_arena_is_reused_only_after_its_transfer(tmp_path: Pa
     assert len(kept) == 40
     for position, pixels in kept:
         assert int(pixels.float().mean()) == position
+
+
+def test_an_answer_cut_short_by_a_dying_worker_breaks_only_its_pipe() -> None:
+    import multiprocessing
+
+    feeder = Feeder(["f"] * 4, Preprocess(SIZE), device="cpu", workers=2)
+    good_reader, good_writer = multiprocessing.Pipe(duplex=False)
+    bad_reader, bad_writer = multiprocessing.Pipe(duplex=False)
+    feeder._results = [good_reader, bad_reader]
+    feeder._procs = [None, None]
+    good_writer.send(Done(7))
+    bad_writer.send_bytes(b"\x80\x04half a pickle")  # what a worker killed while sending leaves
+    bad_writer.close()
+    answers = feeder._receive()
+    assert [done.task for done in answers] == [7]
+    assert feeder._results == [good_reader, None]
+
+
+def test_without_room_in_shared_memory_the_run_stops_with_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = []
+    for n in range(4):
+        paths.append(str(tmp_path / f"{n}.png"))
+        picture(20, 20, n).save(paths[-1])
+
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    feeder = Feeder(paths, Preprocess(SIZE), device="cpu", workers=2)
+    with pytest.raises(LibraryError, match="not enough shared memory for the embedding workers"):
+        list(feeder)
+    assert feeder._arenas == [] and all(p is None or not p.is_alive() for p in feeder._procs)
+
+
+def test_shared_memory_stays_under_its_cap_for_large_model_inputs() -> None:
+    big = Feeder(["f"] * 100_000, Preprocess((896, 896)), device="cpu", workers=16)
+    assert big.slots * big.arena_bytes <= MAX_SHARED_BYTES or big.slots == big.workers + 1
+    assert big.slots >= big.workers + 1
