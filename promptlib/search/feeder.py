@@ -44,10 +44,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TASK_FILES = 32  # files per task: one transfer and one model batch each (or the batch size, when smaller)
+TASK_FILES = 64  # files per task: one transfer and one model batch each (or the batch size, when smaller)
 FILE_BYTES = 1 << 20  # an arena holds TASK_FILES of these: a 512² RGB PNG's rows are 0.79 MB
 IN_FLIGHT = 2  # tasks queued per worker, so that none waits while the main process transfers
-MAX_SHARED_BYTES = 3 << 30  # arenas in all (16 workers, a 224-pixel model: 34 of 32 MB)
+MAX_SHARED_BYTES = 3 << 30  # arenas in all: 34 of 64 MB for 16 workers and a 224-pixel model
 POLL_S = 0.5  # how often the main process checks that its workers are alive and not stuck
 FILE_TIMEOUT_S = 60.0  # a file still decoding after this long has hung its worker: the worker is killed
 STARTUP_DEATHS = 3  # per worker: workers dying outside any task this often, with no answer between, end the run

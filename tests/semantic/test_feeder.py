@@ -184,8 +184,8 @@ def test_a_few_files_are_spread_over_the_workers_and_no_worker_idles() -> None:
     one = Feeder(["f"] * 2, Preprocess(SIZE), device="cpu", workers=16)
     assert (one.task_files, one.workers, one.slots) == (1, 2, 2)
     many = Feeder(["f"] * 10_000, Preprocess(SIZE), device="cpu", workers=16)
-    assert (many.task_files, many.workers, many.slots) == (32, 16, 34)
-    assert many.arena_bytes == 32 << 20
+    assert (many.task_files, many.workers, many.slots) == (64, 16, 34)
+    assert many.arena_bytes == 64 << 20
 
 
 def test_rows_inflate_into_the_buffer_they_are_given() -> None:
