@@ -32,6 +32,15 @@ def picture(width: int, height: int, seed: int, mode: str = "RGB") -> Image.Imag
     return Image.fromarray(smooth.astype(np.uint8), "RGB").convert(mode)
 
 
+def pictures(folder: Path, count: int, names: dict[int, str] | None = None) -> list[str]:
+    """`count` small PNGs in `folder`, named by their number unless `names` says otherwise."""
+    paths = []
+    for n in range(count):
+        paths.append(str(folder / (names or {}).get(n, f"{n}.png")))
+        picture(20, 20, n).save(paths[-1])
+    return paths
+
+
 def write_files(folder: Path) -> tuple[list[str], dict[int, str]]:
     """A mix: PNGs (RGB, grey, RGBA, palette), a JPEG, junk, a missing file. Returns paths and the expected errors."""
     paths: list[str] = []
@@ -124,10 +133,7 @@ class Crashing(Preprocess):
 
 
 def test_a_file_that_kills_its_worker_fails_alone_and_the_rest_is_embedded(tmp_path: Path) -> None:
-    paths = []
-    for n in range(10):
-        paths.append(str(tmp_path / ("crash.png" if n == 5 else f"{n}.png")))
-        picture(20, 20, n).save(paths[-1])
+    paths = pictures(tmp_path, 10, {5: "crash.png"})
     prep = Crashing(SIZE)
     got, failed = collect(Feeder(paths, prep, device="cpu", workers=2, task_files=4), prep)
     assert sorted(got) == [n for n in range(10) if n != 5]
@@ -135,10 +141,7 @@ def test_a_file_that_kills_its_worker_fails_alone_and_the_rest_is_embedded(tmp_p
 
 
 def test_only_the_task_a_worker_died_in_is_blamed_not_those_queued_behind_it(tmp_path: Path) -> None:
-    paths = []
-    for n in range(4):
-        paths.append(str(tmp_path / ("crash.png" if n == 0 else f"{n}.png")))
-        picture(20, 20, n).save(paths[-1])
+    paths = pictures(tmp_path, 4, {0: "crash.png"})
     prep = Crashing(SIZE)
     # one worker, one file per task: the tasks of files 1 and 2 wait in its queue when file 0 kills it
     got, failed = collect(Feeder(paths, prep, device="cpu", workers=1, task_files=1), prep)
@@ -147,10 +150,7 @@ def test_only_the_task_a_worker_died_in_is_blamed_not_those_queued_behind_it(tmp
 
 
 def test_a_file_that_hangs_its_worker_fails_after_the_timeout_and_the_rest_is_embedded(tmp_path: Path) -> None:
-    paths = []
-    for n in range(6):
-        paths.append(str(tmp_path / ("hang.png" if n == 2 else f"{n}.png")))
-        picture(20, 20, n).save(paths[-1])
+    paths = pictures(tmp_path, 6, {2: "hang.png"})
     prep = Crashing(SIZE)
     started = time.monotonic()
     got, failed = collect(Feeder(paths, prep, device="cpu", workers=2, task_files=3, file_timeout=1.0), prep)
@@ -160,10 +160,7 @@ def test_a_file_that_hangs_its_worker_fails_after_the_timeout_and_the_rest_is_em
 
 
 def test_closing_early_stops_the_workers_and_frees_the_memory(tmp_path: Path) -> None:
-    paths = []
-    for n in range(12):
-        paths.append(str(tmp_path / f"{n}.png"))
-        picture(20, 20, n).save(paths[-1])
+    paths = pictures(tmp_path, 12)
     feeder = Feeder(paths, Preprocess(SIZE), device="cpu", workers=2, task_files=2)
     batches = iter(feeder)
     positions, groups, _ = next(batches)
@@ -314,10 +311,7 @@ def test_workers_that_die_as_they_start_end_the_run_with_an_error(tmp_path: Path
 
     from promptlib.errors import LibraryError
 
-    paths = []
-    for n in range(4):
-        paths.append(str(tmp_path / f"{n}.png"))
-        picture(20, 20, n).save(paths[-1])
+    paths = pictures(tmp_path, 4)
     feeder = Feeder(paths, DiesOnArrival(SIZE), device="cpu", workers=2, task_files=2)
     started = time.monotonic()
     with pytest.raises(LibraryError, match="__main__"):
@@ -355,10 +349,7 @@ def test_workers_exit_when_the_main_process_is_killed(tmp_path: Path) -> None:
     import sys
     import time
 
-    paths = []
-    for n in range(6):
-        paths.append(str(tmp_path / f"{n}.png"))
-        picture(20, 20, n).save(paths[-1])
+    paths = pictures(tmp_path, 6)
     script = tmp_path / "main.py"
     script.write_text(_ORPHAN_SCRIPT)
     pid_file = tmp_path / "pids"
@@ -388,10 +379,7 @@ def _gone(name: str) -> bool:
 def test_a_failure_while_starting_stops_the_workers_and_frees_the_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    paths = []
-    for n in range(8):
-        paths.append(str(tmp_path / f"{n}.png"))
-        picture(20, 20, n).save(paths[-1])
+    paths = pictures(tmp_path, 8)
     feeder = Feeder(paths, Preprocess(SIZE), device="cpu", workers=2, task_files=2)
     spawn = Feeder._spawn
 
@@ -419,10 +407,7 @@ def test_a_failure_while_starting_stops_the_workers_and_frees_the_memory(
 def test_an_interrupted_close_still_stops_the_workers_and_frees_the_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    paths = []
-    for n in range(12):
-        paths.append(str(tmp_path / f"{n}.png"))
-        picture(20, 20, n).save(paths[-1])
+    paths = pictures(tmp_path, 12)
     feeder = Feeder(paths, Preprocess(SIZE), device="cpu", workers=2, task_files=2)
     batches = iter(feeder)
     next(batches)
@@ -487,10 +472,7 @@ def test_an_answer_cut_short_by_a_dying_worker_breaks_only_its_pipe() -> None:
 def test_without_room_in_shared_memory_the_run_stops_with_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    paths = []
-    for n in range(4):
-        paths.append(str(tmp_path / f"{n}.png"))
-        picture(20, 20, n).save(paths[-1])
+    paths = pictures(tmp_path, 4)
 
     def full(fd: int, offset: int, length: int) -> None:
         raise OSError(28, "No space left on device")
