@@ -549,9 +549,7 @@ def options_for_replay(env: Mapping[str, Any], base: RenderOptions, *, device: t
     if isinstance(env.get("deterministic"), bool):
         changes["deterministic"] = env["deterministic"]
     recorded = env.get("attention")
-    if recorded in ("sdpa", "xformers"):  # renders from before the cuDNN choice recorded "sdpa": replayed so
-        changes["attention"] = recorded
-    elif recorded == "sdpa-cudnn":  # cuDNN first wherever it can run (Ampere+), else auto (plain SDPA there)
+    if recorded in ("sdpa", "xformers", "sdpa-cudnn"):  # renders from before the cuDNN choice recorded "sdpa"
         changes["attention"] = replay_attention(recorded, device)
     # renders made before the VAE dtype was recorded decoded by diffusers' rule
     vae_dtype = env.get("vae_dtype", "upcast")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing
 import os
 import signal
@@ -69,10 +70,7 @@ class Item:
 
     @property
     def nbytes(self) -> int:
-        n = 1
-        for side in self.shape:
-            n *= side
-        return n
+        return math.prod(self.shape)
 
 
 @dataclass
@@ -434,9 +432,7 @@ class Feeder:
                 groups = self._groups(task.slot, done.items)
                 if self._cuda:
                     event = torch.cuda.Event()
-                    event.record(
-                        torch.cuda.current_stream(self.device)
-                    )  # the stream the transfer went on, not cuda:0's
+                    event.record(torch.cuda.current_stream(self.device))  # the transfer's stream, not cuda:0's
                     cooling.append((task.slot, event))
                 else:
                     free.append(task.slot)
