@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+    from promptlib.render import weighting
+
 DTYPES = ("fp16", "bf16", "fp32")
 # How the VAE decodes: "auto" = the model's dtype, except that an SDXL VAE which would overflow in fp16 decodes in
 # bf16 where the GPU has it (as ComfyUI does) instead of diffusers' fp32 upcast; "upcast" = diffusers' rule exactly.
@@ -304,7 +306,9 @@ class Prepared:
     vae: Any = None
     vae_upcast: bool = False  # diffusers' rule: the fp16 VAE decodes in fp32 (moved there and back per batch)
     vae_decode: Callable[[Any], Any] | None = None  # compiled `vae.decode` (latents → images), when compiling
+    # prompt embeddings of this pipeline, device and dtype: per (prompt, negative, clip skip), and per text
     embed_cache: dict[Hashable, dict[str, Any]] = field(default_factory=dict)
+    text_cache: dict[Hashable, weighting.Encoded] = field(default_factory=dict)
 
     @property
     def is_xl(self) -> bool:
@@ -538,9 +542,11 @@ def _batch_key(recipe: Recipe) -> tuple[Any, ...]:
 def _encode(prepared: Prepared, recipe: Recipe) -> dict[str, Any]:
     from promptlib.render import weighting
 
-    key = (recipe.prompt, recipe.negative_prompt, recipe.clip_skip, prepared.dtype, str(prepared.device))
+    key = (recipe.prompt, recipe.negative_prompt, recipe.clip_skip)
     cached = prepared.embed_cache.get(key)
     if cached is None:
+        if len(prepared.text_cache) > 256:
+            prepared.text_cache.clear()
         cached = weighting.encode_prompts(
             prepared.pipe,
             recipe.prompt,
@@ -548,6 +554,7 @@ def _encode(prepared: Prepared, recipe: Recipe) -> dict[str, Any]:
             clip_skip=recipe.clip_skip,
             device=prepared.device,
             dtype=torch_dtype(prepared.dtype),
+            cache=prepared.text_cache,  # a pack's shared negative prompt is encoded once
         )
         if len(prepared.embed_cache) > 256:
             prepared.embed_cache.clear()

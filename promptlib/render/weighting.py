@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -226,6 +226,10 @@ def _pad_chunks(z: torch.Tensor, empty: torch.Tensor, count: int) -> torch.Tenso
     return torch.cat([z, *[empty] * missing], dim=1) if missing > 0 else z
 
 
+# One text's encoding: embeddings [1, chunks x 77, width] (float32, weights applied) and the pooled projection
+Encoded = tuple["torch.Tensor", "torch.Tensor | None"]
+
+
 def encode_prompts(
     pipe: Any,
     prompt: str,
@@ -234,11 +238,16 @@ def encode_prompts(
     clip_skip: int | None = None,
     device: Any = None,
     dtype: Any = None,
+    cache: MutableMapping[Hashable, Encoded] | None = None,
 ) -> dict[str, torch.Tensor]:
     """The keyword arguments to call ``pipe`` with instead of ``prompt``/``negative_prompt``: ``prompt_embeds`` and
     ``negative_prompt_embeds`` (padded to the same number of chunks), plus ``pooled_prompt_embeds`` and
     ``negative_pooled_prompt_embeds`` for SDXL. ``device`` and ``dtype`` default to the pipeline's. An empty SDXL
     negative prompt gives zeros when the pipeline says ``force_zeros_for_empty_prompt``, as A1111 and diffusers do.
+
+    ``cache`` keeps each text's encoding between calls (keyed by text and clip skip; the caller keeps one per
+    pipeline and device): a pack's shared negative prompt is encoded once. Each text is still encoded alone, so a
+    cached encoding has the same bits as a fresh one.
 
     Raises ValidationError for a prompt over the length limits or a clip skip below 1.
     """
@@ -252,14 +261,20 @@ def encode_prompts(
     if xl:
         encoders.append((pipe.text_encoder_2, pipe.tokenizer_2))
 
-    def encode(text: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def encode(text: str) -> Encoded:
+        key = (text, layer)
+        if cache is not None and key in cache:
+            return cache[key]
         parts: list[torch.Tensor] = []
         pooled: torch.Tensor | None = None
         for encoder, tokenizer in encoders:
             chunks = tokenize_chunks(tokenizer, text, expand=functools.partial(embeddings.expand, pipe, tokenizer))
             z, pooled = _encode(encoder, tokenizer, chunks, layer=layer, norm=not xl, device=device)
             parts.append(z)
-        return torch.cat(parts, dim=-1), pooled
+        encoded = torch.cat(parts, dim=-1), pooled
+        if cache is not None:
+            cache[key] = encoded
+        return encoded
 
     with torch.no_grad():
         positive, pooled = encode(strip_extra_networks(prompt))  # A1111 parses tags in the positive prompt only

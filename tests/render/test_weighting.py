@@ -233,3 +233,32 @@ def test_embeddings_render_like_the_plain_prompt(tiny_pipes: dict[str, Any], ren
         assert np.allclose(render_image(pipe, **embeds), plain, atol=1e-5), arch
         weighted = encode_prompts(pipe, "a (lighthouse:1.6) at dusk", "fog")
         assert np.abs(render_image(pipe, **weighted) - plain).max() > 1e-3, arch
+
+
+@pytest.mark.parametrize("arch", ["sd15", "sdxl"])
+def test_a_cache_encodes_each_text_once_with_the_same_bits(arch: str, tiny_pipes: dict[str, Any]) -> None:
+    import torch
+
+    pipe = tiny_pipes[arch]
+    encoders = [pipe.text_encoder] + ([pipe.text_encoder_2] if arch == "sdxl" else [])
+    calls: list[int] = []
+    hooks = [e.register_forward_hook(lambda *_: calls.append(1)) for e in encoders]
+    try:
+        cache: dict[Any, Any] = {}
+        batch = [encode_prompts(pipe, f"a red fox, variation {k}", "blurry, watermark", cache=cache) for k in range(4)]
+        # four positives and one shared negative, each through every encoder once
+        assert len(calls) == 5 * len(encoders)
+        del calls[:]
+        again = encode_prompts(pipe, "a red fox, variation 2", "blurry, watermark", cache=cache)
+        assert calls == []
+        fresh = encode_prompts(pipe, "a red fox, variation 2", "blurry, watermark")
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for name, tensor in fresh.items():
+        assert torch.equal(again[name], tensor), name
+        assert torch.equal(batch[2][name], tensor), name
+    assert not torch.equal(batch[0]["prompt_embeds"], batch[1]["prompt_embeds"])
+    # a clip skip is another encoding of the same text, not a cache hit
+    skipped = encode_prompts(pipe, "a red fox, variation 2", "blurry, watermark", clip_skip=3, cache=cache)
+    assert not torch.equal(skipped["prompt_embeds"], fresh["prompt_embeds"])
