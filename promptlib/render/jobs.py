@@ -209,8 +209,10 @@ def run_queue(
                 elapsed = time.perf_counter() - t0
                 emit(number, step, steps, step / elapsed if elapsed > 0 else 0.0, "denoising")
 
+            following = batches[number] if number < len(batches) else []
+            ahead = [job.recipe for job in following if model_key(job.recipe) == model_key(batch[0].recipe)]
             try:
-                results = render_batch(prepared, recipes, on_step=on_step, cancel=cancel, tags=tags)
+                results = render_batch(prepared, recipes, on_step=on_step, cancel=cancel, tags=tags, ahead=ahead)
             except RenderCancelled:
                 cancelled = True
                 break

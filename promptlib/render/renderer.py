@@ -13,11 +13,12 @@ Nothing heavy is imported at module level.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -579,10 +580,15 @@ def render_batch(
     on_step: StepCallback | None = None,
     cancel: threading.Event | None = None,
     tags: Sequence[Any] | None = None,
+    ahead: Sequence[Recipe] = (),
 ) -> list[ImageResult]:
     """Render `recipes` (same size, steps, CFG and scheduler; each with a seed) as one batch, or as a few when
     their prompts encode to different lengths. Raises ValidationError for inconsistent recipes and
-    RenderCancelled when `cancel` is set (checked before every step)."""
+    RenderCancelled when `cancel` is set (checked before every step).
+
+    `ahead` are the recipes of the queue's next batch on this pipeline: their prompts are encoded (into the
+    pipeline's cache) while the GPU still denoises this batch, so the text encoder's many small kernel launches
+    cost no GPU time. A prompt that cannot be encoded is left for its own batch to report."""
     # 1. Check inputs
     if not recipes:
         return []
@@ -608,7 +614,7 @@ def render_batch(
         for i, enc in enumerate(encoded):
             groups.setdefault(int(enc["prompt_embeds"].shape[1]), []).append(i)
         results: list[ImageResult] = []
-        for members in groups.values():
+        for number, members in enumerate(groups.values(), start=1):
             results += _denoise(
                 prepared,
                 [recipes[i] for i in members],
@@ -616,8 +622,15 @@ def render_batch(
                 [job_tags[i] for i in members],
                 on_step=on_step,
                 cancel=cancel,
+                while_denoising=functools.partial(_encode_ahead, prepared, ahead) if number == len(groups) else None,
             )
     return results
+
+
+def _encode_ahead(prepared: Prepared, recipes: Sequence[Recipe]) -> None:
+    for recipe in recipes:
+        with suppress(PromptlibError):  # its own batch encodes it again and reports the error there
+            _encode(prepared, recipe)
 
 
 def _denoise(
@@ -628,7 +641,10 @@ def _denoise(
     *,
     on_step: StepCallback | None,
     cancel: threading.Event | None,
+    while_denoising: Callable[[], None] | None = None,
 ) -> list[ImageResult]:
+    """One denoising loop and VAE decode. `while_denoising` runs on this thread once every step is queued, before
+    waiting for the GPU to finish them."""
     import torch
     from diffusers.utils.torch_utils import randn_tensor
 
@@ -709,6 +725,8 @@ def _denoise(
                 latents = latents.to(dtype)
             if on_step is not None:
                 on_step(i + 1, len(timesteps))
+        if while_denoising is not None:
+            while_denoising()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         denoised_at = time.perf_counter()

@@ -44,6 +44,31 @@ def test_padded_rerun_jobs_get_a_batch_of_their_own() -> None:
     assert [[j.entry_id for j in b] for b in batches] == [[1, 2], [9]]
 
 
+def test_the_queue_hands_each_batch_the_next_batch_of_the_same_model_to_encode_ahead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import numpy as np
+
+    from promptlib.render import jobs as jobs_module
+
+    seen: list[tuple[list[int | None], list[int | None]]] = []
+
+    def fake_render_batch(prepared: Any, recipes: list[Recipe], **kwargs: Any) -> list[ImageResult]:
+        seen.append(([r.seed for r in recipes], [r.seed for r in kwargs["ahead"]]))
+        pixels = np.zeros((8, 8, 3), dtype=np.uint8)
+        tags = kwargs["tags"]
+        return [ImageResult(r, pixels, i, len(recipes), tag=tags[i]) for i, r in enumerate(recipes)]
+
+    monkeypatch.setattr(jobs_module, "render_batch", fake_render_batch)
+    queue = [_job(1), _job(2), _job(3), _job(4, width=768), _job(5, model="other")]
+    outcome = jobs_module.run_queue(
+        queue, batch_size=2, prepare_for=lambda recipe: None, store=lambda results: [r.tag for r in results]
+    )
+    assert len(outcome.stored) == 5
+    # another size is still the same pipeline; another model is not (it may not even load)
+    assert seen == [([1, 2], [3]), ([3], [4]), ([4], []), ([5], [])]
+
+
 def _result(n: int) -> ImageResult:
     import numpy as np
 

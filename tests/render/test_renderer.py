@@ -85,6 +85,38 @@ def test_prompts_of_different_lengths_are_split_into_sub_batches() -> None:
     assert np.array_equal(batch[1].pixels, alone.pixels)
 
 
+def test_the_next_batchs_prompts_are_encoded_while_this_batch_denoises() -> None:
+    """`ahead` moves the text encoder's work into the denoising window, and changes no pixel of either batch."""
+    prepared = _prepared()
+    first = [_recipe(seed=s, prompt=f"a fox, variation {s}") for s in (1, 2)]
+    second = [_recipe(seed=s, prompt=f"a heron, variation {s}") for s in (3, 4)]
+    unusable = _recipe(seed=5, prompt="cat " * 5000)  # over 64 chunks, refused when encoded: left to its own batch
+    events: list[str] = []
+    hooks = [
+        prepared.pipe.text_encoder.register_forward_hook(lambda *_: events.append("text")),
+        prepared.pipe.unet.register_forward_hook(lambda *_: events.append("unet")),
+        prepared.pipe.vae.decoder.register_forward_hook(lambda *_: events.append("vae")),
+    ]
+    try:
+        plain = [r.pixels for r in render_batch(_prepared(), first)]
+        events.clear()
+        ahead = render_batch(prepared, first, ahead=[*second, unusable])
+        events_then = list(events)
+        events.clear()
+        next_batch = render_batch(prepared, second)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    # first batch: its own prompts (2 positives, 1 shared negative), its 4 steps, the next batch's 2 prompts, decode
+    assert events_then == ["text"] * 3 + ["unet"] * 4 + ["text"] * 2 + ["vae"]
+    assert events == ["unet"] * 4 + ["vae"]  # everything the second batch needed was encoded already
+    assert all(np.array_equal(a.pixels, b) for a, b in zip(ahead, plain, strict=True))
+    fresh = render_batch(_prepared(), second)
+    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(next_batch, fresh, strict=True))
+    with pytest.raises(ValidationError):
+        render_batch(prepared, [unusable])
+
+
 def test_weighting_changes_the_image() -> None:
     prepared = _prepared()
     plain = render_batch(prepared, [_recipe(prompt="a fox in snow")])[0].pixels
