@@ -643,17 +643,22 @@ class Library:
     # --- collections --------------------------------------------------------------------------------------------
 
     def collect(self, name: str, ids: Iterable[int], *, description: str = "") -> int:
-        """Add entries to a collection, creating it if needed; returns the collection's size."""
+        """Add entries to a collection, creating it if needed; returns the collection's size. The collection is
+        found as `uncollect` finds it (its exact spelling, else the one that matches ignoring case), so 'Board'
+        adds to an existing 'board' rather than starting a second collection. Raises NotFoundError when several
+        spellings match and none exactly."""
         _check_text("collection name", name, MAX_TITLE_CHARS, required=True)
         wanted = list(dict.fromkeys(ids))
         now = sql_datetime(datetime.now(UTC))
         with self.db.write() as conn:
             self._require(conn, wanted)
-            conn.execute(
-                "INSERT OR IGNORE INTO collections(name, description, created_at) VALUES (?, ?, ?)",
-                (name.strip(), description, now),
-            )
-            cid = conn.execute("SELECT id FROM collections WHERE name = ?", (name.strip(),)).fetchone()[0]
+            cid = self._find_collection(conn, name)
+            if cid is None:
+                cur = conn.execute(
+                    "INSERT INTO collections(name, description, created_at) VALUES (?, ?, ?)",
+                    (name.strip(), description, now),
+                )
+                cid = int(cur.lastrowid or 0)
             start = conn.execute(
                 "SELECT coalesce(max(position), -1) + 1 FROM collection_items WHERE collection_id = ?", (cid,)
             ).fetchone()[0]
@@ -697,18 +702,26 @@ class Library:
             return str(self.db.conn.execute("SELECT name FROM collections WHERE id = ?", (cid,)).fetchone()[0])
 
     @staticmethod
-    def _collection_id(conn: sqlite3.Connection, name: str) -> int:
-        """The collection called `name`: its exact spelling first, else the one that matches ignoring case."""
+    def _find_collection(conn: sqlite3.Connection, name: str) -> int | None:
+        """The collection called `name`: its exact spelling first, else the one that matches ignoring case; None
+        when there is none. Raises NotFoundError when several spellings match and none exactly."""
         rows = conn.execute(
             "SELECT id, name FROM collections WHERE name = ? COLLATE NOCASE", (name.strip(),)
         ).fetchall()
         exact = [r for r in rows if r[1] == name.strip()]
         if exact or len(rows) == 1:
             return int((exact or rows)[0][0])
-        if rows:  # 'Moodboard' and 'moodboard' both exist: guessing could change the wrong one
+        if rows:  # 'Moodboard' and 'moodboard' both exist (an earlier promptlib made such pairs): guessing could err
             spellings = ", ".join(repr(r[1]) for r in rows)
             raise NotFoundError(f"no collection named {name!r} (there are {spellings}: give the exact name)")
-        raise NotFoundError(f"no collection named {name!r}")
+        return None
+
+    @classmethod
+    def _collection_id(cls, conn: sqlite3.Connection, name: str) -> int:
+        cid = cls._find_collection(conn, name)
+        if cid is None:
+            raise NotFoundError(f"no collection named {name!r}")
+        return cid
 
     def collections(self) -> list[tuple[str, int]]:
         rows = self.db.execute(

@@ -333,6 +333,9 @@ def test_collect_json_lists_only_the_ids_that_changed(cli: Cli) -> None:
     assert cli("collections", "--json").json() == [{"name": "board", "count": 2}]
     human = cli("collect", "board", str(a))
     assert human.out == "" and "board: 3 entries" in human.err
+    again = cli("collect", "BOARD", str(b), "--json").json()  # adding finds it ignoring case too
+    assert again == {"collection": "board", "added": [], "count": 3}
+    assert cli("collections", "--json").json() == [{"name": "board", "count": 3}]
 
 
 def test_collect_remove_and_delete_print_the_collection_name_as_stored(cli: Cli) -> None:

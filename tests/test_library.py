@@ -260,12 +260,28 @@ def test_deleting_a_collection_keeps_its_entries_and_their_other_collections(lib
         lib.delete_collection("nope")
 
 
+def _second_spelling(lib: Library, name: str) -> None:
+    """A collection differing from another only in case, as an earlier promptlib let `collect` make."""
+    with lib.db.write() as conn:
+        conn.execute("INSERT INTO collections(name, description, created_at) VALUES (?, '', '2026-01-01')", (name,))
+
+
+def test_collect_adds_to_the_collection_a_name_finds_ignoring_case(lib: Library) -> None:
+    first, second = lib.add("a").id, lib.add("b").id
+    lib.collect("board", [first])
+    assert lib.collect("Board", [second]) == 2
+    assert lib.collections() == [("board", 2)]
+
+
 def test_two_collections_differing_only_in_case_need_the_exact_name(lib: Library) -> None:
     first, second = lib.add("a").id, lib.add("b").id
     lib.collect("Board", [first])
-    lib.collect("board", [second])  # collect creates by exact name
+    _second_spelling(lib, "board")
+    lib.collect("board", [second])  # the exact spelling
     with pytest.raises(NotFoundError, match="give the exact name"):
         lib.delete_collection("BOARD")
+    with pytest.raises(NotFoundError, match="give the exact name"):
+        lib.collect("BOARD", [first])
     assert lib.uncollect("board", [first, second]) == 1  # the exact spelling wins
     assert lib.delete_collection("Board") == 1
     assert lib.collections() == [("board", 0)]
@@ -274,7 +290,7 @@ def test_two_collections_differing_only_in_case_need_the_exact_name(lib: Library
 def test_collection_name_is_the_stored_spelling_of_the_collection_a_name_finds(lib: Library) -> None:
     lib.collect("Moodboard", [lib.add("a").id])
     assert lib.collection_name("moodboard") == lib.collection_name(" MOODBOARD ") == "Moodboard"
-    lib.collect("moodboard", [lib.add("b").id])  # a second spelling: only the exact one is found now
+    _second_spelling(lib, "moodboard")  # a second spelling: only the exact one is found now
     assert lib.collection_name("moodboard") == "moodboard"
     with pytest.raises(NotFoundError, match="give the exact name"):
         lib.collection_name("MOODBOARD")

@@ -412,8 +412,13 @@ def collect(
     """
     wanted = list(dict.fromkeys(ids))
     with open_library(create=False) as lib:
-        # the name as stored: `collect Board` changes 'board' when only that spelling exists (removing)
-        stored = lib.collection_name(name) if remove else name.strip()
+        # the name as stored: `collect Board` changes 'board' when only that spelling exists
+        try:
+            stored = lib.collection_name(name)
+        except NotFoundError:
+            if remove:
+                raise
+            stored = name.strip()  # a new collection (or several spellings: `lib.collect` says so)
         before = _members(lib, wanted, stored) if as_json else set()
         if remove:
             taken = lib.uncollect(stored, wanted)
