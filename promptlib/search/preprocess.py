@@ -37,8 +37,10 @@ class Preprocess:
     # (`promptlib.search.png_rows`); the Embedder turns this on where that kernel runs
     raw_png: bool = False
 
-    def plan(self, w: int, h: int) -> tuple[tuple[int, int, int, int], int]:
-        """The crop box (left, top, right, bottom) and the whole factor `prepare` shrinks a w x h image by."""
+    def plan(self, w: int, h: int) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
+        """The crop box (left, top, right, bottom) and the whole factors (across, down) `prepare` shrinks a w x h
+        image by: one factor for both when cropping to the model's aspect, one per axis when squashing (each axis
+        is resized on its own anyway, and a 4096x200 panorama must not stay 4096 wide)."""
         height, width = self.size
         box: tuple[int, int, int, int] = (0, 0, w, h)
         if self.resize_mode != "squash":  # crop the centre to the model's aspect ratio
@@ -49,7 +51,10 @@ class Preprocess:
                 ch = max(1, round(w * height / width))
                 box = (0, (h - ch) // 2, w, (h - ch) // 2 + ch)
         bw, bh = box[2] - box[0], box[3] - box[1]
-        return box, max(1, min(bw // width, bh // height))
+        if self.resize_mode == "squash":
+            return box, (max(1, bw // width), max(1, bh // height))
+        factor = max(1, min(bw // width, bh // height))
+        return box, (factor, factor)
 
     def prepare(self, image: Image.Image) -> UInt8Array:
         """One decoded PIL image → uint8 (h, w, 3) with h/w in [H, 2H) x [W, 2W) (or the original if smaller)."""
@@ -69,9 +74,11 @@ class Preprocess:
                 ((width - inner[0]) // 2, (height - inner[1]) // 2),
             )
             return np.array(canvas)
-        box, factor = self.plan(w, h)
-        if factor > 1 or box != (0, 0, w, h):
-            image = image.reduce(factor, box=box) if factor > 1 else image.crop(box)
+        box, factors = self.plan(w, h)
+        if factors != (1, 1):
+            image = image.reduce(factors, box=box)
+        elif box != (0, 0, w, h):
+            image = image.crop(box)
         return np.array(image)  # a writable copy: torch refuses to wrap read-only memory
 
     def shrink_tensor(self, pixels: Any) -> Any:
@@ -81,14 +88,15 @@ class Preprocess:
         import torch.nn.functional as F
 
         _, h, w, _ = pixels.shape
-        (left, top, right, bottom), factor = self.plan(w, h)
+        (left, top, right, bottom), (across, down) = self.plan(w, h)
         x = pixels[:, top:bottom, left:right].permute(0, 3, 1, 2).float()
-        if factor == 1:
+        if (across, down) == (1, 1):
             return x
         # Pillow's Reduce.c: a block of n pixels (fewer at the right and bottom edges) summing to s becomes
         # ((s + n // 2) * m) >> 24 with m = (uint32)(2^32 / (256 n)) divided in float32; exact in int64 here
-        sums = F.avg_pool2d(x, factor, ceil_mode=True, divisor_override=1).long()
-        counts = F.avg_pool2d(torch.ones_like(x[:1, :1]), factor, ceil_mode=True, divisor_override=1)
+        block = (down, across)
+        sums = F.avg_pool2d(x, block, ceil_mode=True, divisor_override=1).long()
+        counts = F.avg_pool2d(torch.ones_like(x[:1, :1]), block, ceil_mode=True, divisor_override=1)
         multiplier = (2.0**32 / (256 * counts)).floor().long()  # 2^32 as a Python number: no copy to the device
         return (((sums + counts.long() // 2) * multiplier) >> 24).float()
 

@@ -113,7 +113,9 @@ def test_preprocess_crops_to_the_models_aspect_and_shrinks_by_whole_factors() ->
     small = prep.prepare(gradient(20, 10, 1))  # smaller than the model: upsampled on the device
     assert small.shape == (10, 10, 3)
     squash = Preprocess((32, 32), "squash").prepare(gradient(300, 100, 1))
-    assert squash.shape == (34, 100, 3)
+    assert squash.shape == (34, 34, 3)  # each axis by its own factor: 9 across, 3 down
+    panorama = Preprocess((32, 32), "squash").prepare(gradient(4096, 20, 1))
+    assert panorama.shape == (20, 32, 3)  # within 2x the model's size, whatever the aspect ratio
     padded = Preprocess((32, 32), "longest").prepare(gradient(64, 32, 1))
     assert padded.shape == (32, 32, 3) and padded[:8].max() == 0  # letterboxed with black
 

@@ -491,3 +491,16 @@ def test_shared_memory_stays_under_its_cap_for_large_model_inputs() -> None:
     assert large.slots < 34 and large.slots * large.arena_bytes <= MAX_SHARED_BYTES
     huge = Feeder(["f"] * 100_000, Preprocess((896, 896)), device="cpu", workers=16)
     assert huge.slots == huge.workers + 1  # the cap never leaves a worker without a task
+
+
+def test_a_panorama_squashed_on_its_own_fits_an_arena(tmp_path: Path) -> None:
+    """Squashing shrinks each axis by its own factor: a 4096x200 panorama in a task of its own used to stay 4096
+    wide (2.5 MB of pixels) and fail as 'too large to embed'."""
+    picture(4096, 200, 1).save(tmp_path / "panorama.png")
+    paths = [str(tmp_path / "panorama.png")]
+    prep = Preprocess((224, 224), "squash", raw_png=True)
+    expected, _ = collect(feed(paths, prep, device="cpu", workers=0, batch_size=1), prep)
+    got, failed = collect(Feeder(paths, prep, device="cpu", workers=1, task_files=1), prep)
+    assert not failed and sorted(got) == [0]
+    assert got[0].shape == (200, 228, 3)  # 4096 by 18 across (rounding up); 200, under 224, stays
+    np.testing.assert_array_equal(got[0], expected[0])

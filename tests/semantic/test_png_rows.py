@@ -204,8 +204,8 @@ def test_rows_finished_on_the_device_equal_the_cpu_path(tmp_path: Path) -> None:
     reduction with Pillow's rounding), for the common case (factor 2) and for crops with partial edge blocks."""
     prep = Preprocess((32, 32), raw_png=True)
     squash = Preprocess((32, 32), "squash", raw_png=True)
-    y, x = np.mgrid[0:300, 0:300]
-    for width, height in [(64, 64), (70, 50), (300, 100), (33, 97), (150, 150), (20, 10)]:
+    y, x = np.mgrid[0:300, 0:640]
+    for width, height in [(64, 64), (70, 50), (300, 100), (33, 97), (150, 150), (20, 10), (640, 40), (45, 300)]:
         base = np.stack([x[:height, :width] * 2, y[:height, :width], x[:height, :width] + y[:height, :width]], -1)
         pixels = (base + noise(height, width, 3, seed=width) // 8).astype(np.uint8)
         buf = io.BytesIO()
