@@ -92,7 +92,6 @@ def main(out_path: str) -> None:
     out["b8_same_prompt_s"] = best_of(lambda: render_batch(prepared, recipes(8, distinct=False)))
 
     def distinct() -> None:
-        prepared.embed_cache.clear()
         prepared.text_cache.clear()
         render_batch(prepared, recipes(8, distinct=True))
 

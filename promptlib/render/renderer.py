@@ -307,8 +307,7 @@ class Prepared:
     vae: Any = None
     vae_upcast: bool = False  # diffusers' rule: the fp16 VAE decodes in fp32 (moved there and back per batch)
     vae_decode: Callable[[Any], Any] | None = None  # compiled `vae.decode` (latents → images), when compiling
-    # prompt embeddings of this pipeline, device and dtype: per (prompt, negative, clip skip), and per text
-    embed_cache: dict[Hashable, dict[str, Any]] = field(default_factory=dict)
+    # each text's encoding by this pipeline, device and dtype (`weighting.encode_prompts`)
     text_cache: dict[Hashable, weighting.Encoded] = field(default_factory=dict)
 
     @property
@@ -543,24 +542,17 @@ def _batch_key(recipe: Recipe) -> tuple[Any, ...]:
 def _encode(prepared: Prepared, recipe: Recipe) -> dict[str, Any]:
     from promptlib.render import weighting
 
-    key = (recipe.prompt, recipe.negative_prompt, recipe.clip_skip)
-    cached = prepared.embed_cache.get(key)
-    if cached is None:
-        if len(prepared.text_cache) > 256:
-            prepared.text_cache.clear()
-        cached = weighting.encode_prompts(
-            prepared.pipe,
-            recipe.prompt,
-            recipe.negative_prompt,
-            clip_skip=recipe.clip_skip,
-            device=prepared.device,
-            dtype=torch_dtype(prepared.dtype),
-            cache=prepared.text_cache,  # a pack's shared negative prompt is encoded once
-        )
-        if len(prepared.embed_cache) > 256:
-            prepared.embed_cache.clear()
-        prepared.embed_cache[key] = cached
-    return cached
+    if len(prepared.text_cache) > 256:
+        prepared.text_cache.clear()
+    return weighting.encode_prompts(
+        prepared.pipe,
+        recipe.prompt,
+        recipe.negative_prompt,
+        clip_skip=recipe.clip_skip,
+        device=prepared.device,
+        dtype=torch_dtype(prepared.dtype),
+        cache=prepared.text_cache,  # each text once: a pack's shared negative prompt, a batch of one prompt
+    )
 
 
 def _step_kwargs(scheduler: Any, generators: list[Any]) -> dict[str, Any]:
