@@ -416,3 +416,13 @@ def test_importing_the_librarys_own_files_is_refused(cli: Cli, tmp_path: Path) -
     result = cli("import", str(images), "--json")
     assert result.json()["imported"] == 0
     assert "is inside the library" in result.json()["failed"][0]["reason"]
+
+
+def test_a_limit_or_offset_beyond_sqlites_integers_means_all_rather_than_crashing(cli: Cli) -> None:
+    cli("init", "--empty")
+    ids = [cli("add", f"kestrel {k}", "--json").json()["id"] for k in range(2)]
+    huge = str(10**20)
+    for command in ("list", "search"):
+        assert [e["id"] for e in cli(command, "kestrel", "--limit", huge, "--sort", "old", "--json").json()] == ids
+        skipped = cli(command, "kestrel", "--offset", huge, "--json")
+        assert skipped.code == 0 and skipped.json() == [], skipped.err
