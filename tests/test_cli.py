@@ -426,3 +426,10 @@ def test_a_limit_or_offset_beyond_sqlites_integers_means_all_rather_than_crashin
         assert [e["id"] for e in cli(command, "kestrel", "--limit", huge, "--sort", "old", "--json").json()] == ids
         skipped = cli(command, "kestrel", "--offset", huge, "--json")
         assert skipped.code == 0 and skipped.json() == [], skipped.err
+
+
+def test_an_entry_id_past_sqlites_integers_is_not_found_rather_than_a_crash(cli: Cli) -> None:
+    cli("init", "--empty")
+    huge = str(10**20)
+    result = cli("render", huge, "--model", "random:sd15-tiny")
+    assert result.code == 4 and f"no prompt with id {huge}" in result.err
