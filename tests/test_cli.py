@@ -433,3 +433,17 @@ def test_an_entry_id_past_sqlites_integers_is_not_found_rather_than_a_crash(cli:
     huge = str(10**20)
     result = cli("render", huge, "--model", "random:sd15-tiny")
     assert result.code == 4 and f"no prompt with id {huge}" in result.err
+
+
+def test_an_export_pack_name_the_manifest_refuses_is_one_line_and_writes_nothing(cli: Cli, tmp_path: Path) -> None:
+    cli("init", "--empty")
+    cli("add", "x")
+    target = tmp_path / "out.zip"
+    slash = cli("export", str(target), "--name", "mine/../x")
+    assert (
+        slash.code == 2
+        and slash.err.strip() == "error: pack name 'mine/../x' must not contain '/', '\\' or control characters"
+    )
+    long = cli("export", str(target), "--license", "x" * 300)
+    assert long.code == 2 and long.err.strip() == "error: pack license: String should have at most 200 characters"
+    assert not target.exists()
