@@ -447,3 +447,10 @@ def test_an_export_pack_name_the_manifest_refuses_is_one_line_and_writes_nothing
     long = cli("export", str(target), "--license", "x" * 300)
     assert long.code == 2 and long.err.strip() == "error: pack license: String should have at most 200 characters"
     assert not target.exists()
+
+
+def test_an_empty_library_path_is_refused_instead_of_opening_the_default_library(cli: Cli) -> None:
+    cli("init", "--empty")
+    result = cli("-L", "", "list", "--json")
+    assert result.code == 2 and result.out == ""
+    assert "'--library' / '-L' (or $PROMPTLIB_HOME): needs a folder, not an empty path" in result.err
