@@ -454,3 +454,12 @@ def test_an_empty_library_path_is_refused_instead_of_opening_the_default_library
     result = cli("-L", "", "list", "--json")
     assert result.code == 2 and result.out == ""
     assert "'--library' / '-L' (or $PROMPTLIB_HOME): needs a folder, not an empty path" in result.err
+
+
+def test_models_says_a_folder_given_as_a_file_is_not_a_folder(cli: Cli, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "model.safetensors"
+    checkpoint.write_bytes(b"x")
+    as_file = cli("models", "--folder", str(checkpoint), "--json")
+    assert as_file.code == 0 and f"model folder {checkpoint} is not a folder" in as_file.err
+    missing = cli("models", "--folder", str(tmp_path / "nope"), "--json")
+    assert f"model folder {tmp_path / 'nope'} does not exist" in missing.err
