@@ -463,3 +463,13 @@ def test_models_says_a_folder_given_as_a_file_is_not_a_folder(cli: Cli, tmp_path
     assert as_file.code == 0 and f"model folder {checkpoint} is not a folder" in as_file.err
     missing = cli("models", "--folder", str(tmp_path / "nope"), "--json")
     assert f"model folder {tmp_path / 'nope'} does not exist" in missing.err
+
+
+def test_rm_json_asks_on_stderr_and_keeps_stdout_to_the_json(cli: Cli) -> None:
+    cli("init", "--empty")
+    first, second = (str(cli("add", f"x {k}", "--json").json()["id"]) for k in range(2))
+    declined = cli("rm", first, "--json", stdin="n\n")
+    assert declined.code == 1 and declined.out == "" and "Delete 1 entry? [y/N]" in declined.err
+    assert cli("rm", first, "--json", stdin="").out == ""  # no answer at all: nothing deleted, nothing printed
+    done = cli("rm", first, second, "--json", stdin="yes\n")
+    assert done.code == 0 and done.out.startswith("{") and done.json() == {"removed": [int(first), int(second)]}
