@@ -416,3 +416,60 @@ def test_importing_the_librarys_own_files_is_refused(cli: Cli, tmp_path: Path) -
     result = cli("import", str(images), "--json")
     assert result.json()["imported"] == 0
     assert "is inside the library" in result.json()["failed"][0]["reason"]
+
+
+def test_a_limit_or_offset_beyond_sqlites_integers_means_all_rather_than_crashing(cli: Cli) -> None:
+    cli("init", "--empty")
+    ids = [cli("add", f"kestrel {k}", "--json").json()["id"] for k in range(2)]
+    huge = str(10**20)
+    for command in ("list", "search"):
+        assert [e["id"] for e in cli(command, "kestrel", "--limit", huge, "--sort", "old", "--json").json()] == ids
+        skipped = cli(command, "kestrel", "--offset", huge, "--json")
+        assert skipped.code == 0 and skipped.json() == [], skipped.err
+
+
+def test_an_entry_id_past_sqlites_integers_is_not_found_rather_than_a_crash(cli: Cli) -> None:
+    cli("init", "--empty")
+    huge = str(10**20)
+    result = cli("render", huge, "--model", "random:sd15-tiny")
+    assert result.code == 4 and f"no prompt with id {huge}" in result.err
+
+
+def test_an_export_pack_name_the_manifest_refuses_is_one_line_and_writes_nothing(cli: Cli, tmp_path: Path) -> None:
+    cli("init", "--empty")
+    cli("add", "x")
+    target = tmp_path / "out.zip"
+    slash = cli("export", str(target), "--name", "mine/../x")
+    assert (
+        slash.code == 2
+        and slash.err.strip() == "error: pack name 'mine/../x' must not contain '/', '\\' or control characters"
+    )
+    long = cli("export", str(target), "--license", "x" * 300)
+    assert long.code == 2 and long.err.strip() == "error: pack license: String should have at most 200 characters"
+    assert not target.exists()
+
+
+def test_an_empty_library_path_is_refused_instead_of_opening_the_default_library(cli: Cli) -> None:
+    cli("init", "--empty")
+    result = cli("-L", "", "list", "--json")
+    assert result.code == 2 and result.out == ""
+    assert "'--library' / '-L' (or $PROMPTLIB_HOME): needs a folder, not an empty path" in result.err
+
+
+def test_models_says_a_folder_given_as_a_file_is_not_a_folder(cli: Cli, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "model.safetensors"
+    checkpoint.write_bytes(b"x")
+    as_file = cli("models", "--folder", str(checkpoint), "--json")
+    assert as_file.code == 0 and f"model folder {checkpoint} is not a folder" in as_file.err
+    missing = cli("models", "--folder", str(tmp_path / "nope"), "--json")
+    assert f"model folder {tmp_path / 'nope'} does not exist" in missing.err
+
+
+def test_rm_json_asks_on_stderr_and_keeps_stdout_to_the_json(cli: Cli) -> None:
+    cli("init", "--empty")
+    first, second = (str(cli("add", f"x {k}", "--json").json()["id"]) for k in range(2))
+    declined = cli("rm", first, "--json", stdin="n\n")
+    assert declined.code == 1 and declined.out == "" and "Delete 1 entry? [y/N]" in declined.err
+    assert cli("rm", first, "--json", stdin="").out == ""  # no answer at all: nothing deleted, nothing printed
+    done = cli("rm", first, second, "--json", stdin="yes\n")
+    assert done.code == 0 and done.out.startswith("{") and done.json() == {"removed": [int(first), int(second)]}

@@ -61,6 +61,10 @@ def main_options(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
+    if library_path is not None and not library_path.strip():  # `-L "$UNSET"` must not open the default library
+        raise typer.BadParameter(
+            "needs a folder, not an empty path", param_hint="'--library' / '-L' (or $PROMPTLIB_HOME)"
+        )
     STATE.library = library_path
     STATE.debug = debug
 

@@ -284,8 +284,14 @@ def rm(
                 f"no prompt with id {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
             )
         if not yes:  # reads stdin even when it is not a terminal: `echo n | promptlib rm 3` deletes nothing
-            # with --json the question goes to stderr, so stdout holds only the JSON
-            typer.confirm(f"Delete {len(found)} entr{'y' if len(found) == 1 else 'ies'}?", abort=True, err=as_json)
+            question = f"Delete {len(found)} entr{'y' if len(found) == 1 else 'ies'}?"
+            if as_json:  # the question on stderr, so stdout holds only the JSON (click's err=True still echoes a space)
+                sys.stderr.write(f"{question} [y/N]: ")
+                sys.stderr.flush()
+                if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+                    raise typer.Abort()
+            else:
+                typer.confirm(question, abort=True)
         removed = lib.remove(ids)
     if as_json:
         print_json({"removed": sorted(found)})

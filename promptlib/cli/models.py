@@ -57,7 +57,7 @@ def models(folder: Folders = None, as_json: JSON = False) -> None:
 
     folders = (*configured_folders(), *(folder or ()))
     for missing in (f for f in folders if not f.is_dir()):
-        note(f"model folder {missing} does not exist")
+        note(f"model folder {missing} " + ("is not a folder" if missing.exists() else "does not exist"))
     found = list_models(folders)
     if as_json:
         print_json([m.to_json() for m in found])

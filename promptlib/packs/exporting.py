@@ -8,7 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError as PydanticError
+
 from promptlib.errors import NotFoundError, ValidationError
+from promptlib.packs.formats._common import pydantic_message
 from promptlib.packs.schema import PackEntry, PackFile, PackImage, PackManifest, PackParams, PackStyle
 
 if TYPE_CHECKING:
@@ -100,15 +103,22 @@ def export(
     fmt = fmt.replace("_", "-")  # a1111_styles, as `import --format` spells it, works too
     if fmt not in EXPORT_FORMATS:
         raise ValidationError(f"unknown export format {fmt!r} (one of: {', '.join(EXPORT_FORMATS)})")
+    manifest = None
+    if fmt == "pack":  # checked before any work: a name with '/' or one too long is the caller's to fix
+        try:
+            manifest = PackManifest(
+                name=name, author=author, license=license, description=description, created=datetime.now(UTC)
+            )
+        except PydanticError as exc:
+            if exc.errors()[0]["type"] == "string_pattern_mismatch":  # the name's pattern, said in words
+                raise ValidationError(f"pack name {name!r} must not contain '/', '\\' or control characters") from None
+            raise ValidationError(f"pack {pydantic_message(exc)}") from None
     entries, styles, images = collect(
         lib, query=query, include_styles=include_styles, include_images=include_images and fmt == "pack"
     )
-    if fmt == "pack":
+    if manifest is not None:
         from promptlib.packs.native import write_pack
 
-        manifest = PackManifest(
-            name=name, author=author, license=license, description=description, created=datetime.now(UTC)
-        )
         return write_pack(target, manifest, entries, styles, images)
     if fmt == "csv":
         data = _entries_csv(lib, query)

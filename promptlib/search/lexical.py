@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from promptlib.errors import QueryError
+from promptlib.limits import MAX_ID
 from promptlib.recipe import canonical_sampler, canonical_schedule
 from promptlib.search.dsl import Clause, Filter, Query, Range, fts_match, fts_negative
 from promptlib.store.schema_extras import FTS_TABLE
@@ -175,6 +176,7 @@ def search(
         raise QueryError(f"unknown sort {sort!r} (one of: {', '.join(SORTS)})")
     if limit < 0 or offset < 0:
         raise QueryError("limit and offset must not be negative")
+    limit, offset = min(limit, MAX_ID), min(offset, MAX_ID)  # SQLite's integers stop there: more means "all"
     params: list[Any] = []
     where = filters_sql(conn, query.filters, params)
     match = fts_match(query)

@@ -645,6 +645,7 @@ class SemanticSearch:
         with self.db.lock:
             allowed = hybrid.allowed_ids(self.db.conn, query, kind=kind)
         k = depth * (RENDERS_PER_ENTRY if kind == "image" else 1) + (exclude is not None)
+        k = max(1, min(k, index.count))  # a huge --limit asks for no more than there is (k sizes the result arrays)
         scores, ids = index.search(vector.reshape(1, -1), k, allowed=allowed)
         pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0 and int(i) != exclude]
         with self.db.lock:

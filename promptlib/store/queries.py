@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from promptlib.entries import Entry, RenderInfo, StyleInfo
+from promptlib.limits import MAX_ID
 from promptlib.recipe import PARAM_FIELDS
 
 _CHUNK = 500
@@ -30,6 +31,7 @@ def _json(text: str | None, default: Any) -> Any:
 
 def load_entries(conn: sqlite3.Connection, ids: Sequence[int], *, with_renders: bool = True) -> list[Entry]:
     """Entries for `ids`, in the same order; ids that do not exist are left out."""
+    ids = [i for i in ids if -MAX_ID - 1 <= i <= MAX_ID]  # an id past SQLite's integers exists nowhere (nor binds)
     if not ids:
         return []
     recipe_cols = ", ".join(f"r.{c}" for c in _RECIPE_COLUMNS)

@@ -257,3 +257,10 @@ def test_config_text_is_valid_for_the_library(tiny_clip: TinyModel) -> None:
 
     parsed = tomllib.loads(embedding_config(tiny_clip))
     assert parsed["embedding"]["model"] == tiny_clip.name and parsed["embedding"]["workers"] == 0
+
+
+def test_a_huge_limit_asks_the_index_for_no_more_than_it_holds(gallery: Gallery) -> None:
+    for mode in ("semantic", "hybrid"):
+        hits = gallery.lib.search("a red circle on black", mode=mode, limit=10**20).hits
+        assert len(hits) == 48, mode  # every entry once, not a k-sized array of 10**20 rows
+    assert gallery.lib.search("a red circle on black", mode="semantic", limit=5, offset=10**20).hits == []
