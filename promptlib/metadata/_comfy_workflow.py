@@ -69,6 +69,12 @@ WIDGETS: dict[str, tuple[str, ...]] = {
     "ControlNetApply": ("strength",),
     "ControlNetApplyAdvanced": ("strength", "start_percent", "end_percent"),
     "LatentComposite": ("x", "y", "feather"),
+    # comfy_extras/nodes_primitive.py: real nodes (not the frontend's PrimitiveNode) with one "value" widget
+    "PrimitiveInt": ("value", _CONTROL),
+    "PrimitiveFloat": ("value",),
+    "PrimitiveBoolean": ("value",),
+    "PrimitiveString": ("value",),
+    "PrimitiveStringMultiline": ("value",),
     "StringConcatenate": ("string_a", "string_b", "delimiter"),
     "Text Concatenate": ("delimiter", "clean_whitespace"),  # WAS: text_a..text_d are inputs only
     "CR Text Concatenate": ("separator",),

@@ -494,6 +494,24 @@ def test_workflow_with_reroute_primitive_and_bypass() -> None:
     assert recipe.extra["graph"] == "workflow"
 
 
+def test_workflow_with_core_primitive_nodes_feeding_widgets() -> None:
+    # ComfyUI's own PrimitiveInt/Float/String nodes (comfy_extras/nodes_primitive.py) are real nodes: their one
+    # "value" widget is stored by position (PrimitiveInt with a control_after_generate value after it).
+    data = workflow()
+    data["nodes"] += [
+        {"id": 21, "type": "PrimitiveInt", "mode": 0, "widgets_values": [424242, "fixed"]},
+        {"id": 22, "type": "PrimitiveFloat", "mode": 0, "widgets_values": [5.5]},
+        {"id": 23, "type": "PrimitiveStringMultiline", "mode": 0, "widgets_values": ["a red fox"]},
+    ]
+    sampler, positive = data["nodes"][0], data["nodes"][3]
+    sampler["inputs"][4]["link"] = 21
+    sampler["inputs"].append({"name": "cfg", "type": "FLOAT", "link": 22, "widget": {"name": "cfg"}})
+    positive["inputs"].append({"name": "text", "type": "STRING", "link": 23, "widget": {"name": "text"}})
+    data["links"] += [[21, 21, 0, 3, 4, "INT"], [22, 22, 0, 3, 5, "FLOAT"], [23, 23, 0, 6, 1, "STRING"]]
+    (recipe,) = parse_workflow(json.dumps(data))
+    assert (recipe.seed, recipe.cfg_scale, recipe.prompt) == (424242, 5.5, "a red fox")
+
+
 def test_workflow_old_bool_control_value_and_object_links() -> None:
     data = workflow()
     data["nodes"][0]["widgets_values"] = [1, True, 28, 7.5, "euler", "normal", 1]
