@@ -33,7 +33,7 @@ _DREAM_OPTIONS = {
     "-A": "sampler",
     "--sampler": "sampler",
     "--sampler_name": "sampler",
-    "-m": "model",
+    "-m": "sampler",  # ldm/invoke/args.py: '-A', '-m', '--sampler'
     "--model": "model",
     "-f": "strength",
     "--strength": "strength",
@@ -50,13 +50,14 @@ _DREAM_OPTIONS = {
     "--init_img": "init_img",
     "-M": "init_mask",
     "--init_mask": "init_mask",
-    "-V": "variation_amount",
+    "-v": "variation_amount",
     "--variation_amount": "variation_amount",
-    "-v": "with_variations",
+    "-V": "with_variations",
     "--with_variations": "with_variations",
     "-n": "iterations",
     "--iterations": "iterations",
-    "-F": "fit",
+    "-T": "fit",
+    "-fit": "fit",
     "--fit": "fit",
     "-t": "log_tokenization",
     "-tm": "text_mask",
@@ -67,6 +68,7 @@ _OPTION_RE = re.compile(r"--?[A-Za-z][\w-]*")
 _BRACKET_RE = re.compile(r"[\[\]]")
 _TOKEN_RE = re.compile(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|(\S+)', re.DOTALL)
 _UNESCAPE_RE = re.compile(r'\\(["\\])')
+_SWITCH_RE = re.compile(r"(?:^|(?<=\s))--?[A-Za-z][\w-]*(?=\s|$)")
 
 
 def parse_dream(text: str) -> Recipe:
@@ -75,8 +77,9 @@ def parse_dream(text: str) -> Recipe:
         raise FormatError("InvokeAI Dream text is empty")
     if len(text) > MAX_METADATA_CHARS:
         raise FormatError(f"InvokeAI Dream text is longer than {MAX_METADATA_CHARS:,} characters")
-    tokens = _tokens(text)
-    prompt_words: list[str] = []
+    split = _split_prompt(text)
+    prompt_words: list[str] = [split[0]] if split is not None and split[0] else []
+    tokens = _tokens(split[1] if split is not None else text)
     options: list[tuple[str, list[str]]] = []
     for token in tokens:
         if _OPTION_RE.fullmatch(token):
@@ -101,6 +104,27 @@ def parse_dream(text: str) -> Recipe:
             converted = [_number_or_text(value) for value in values]
             builder.add_extra(name, True if not converted else converted[0] if len(converted) == 1 else converted)
     return builder.build()
+
+
+def _split_prompt(text: str) -> tuple[str, str] | None:
+    """(prompt, switches) split at the first known switch, the prompt verbatim; None if there is no such switch.
+
+    InvokeAI wrote the prompt in double quotes without escaping the quotes inside (1.x) or bare (2.x), so a
+    shell-like split would mangle prompts holding quotes or apostrophes.
+    """
+    body = text.strip()
+    quoted = body.startswith('"')
+    for match in _SWITCH_RE.finditer(body):
+        if match.group() not in _DREAM_OPTIONS:
+            continue
+        end = match.start()
+        while end > 0 and body[end - 1].isspace():
+            end -= 1
+        if not quoted:
+            return body[:end], body[match.start() :]
+        if end >= 2 and body[end - 1] == '"':  # else the switch is inside the quoted prompt
+            return _UNESCAPE_RE.sub(r"\1", body[1 : end - 1]), body[match.start() :]
+    return None
 
 
 def _tokens(text: str) -> list[str]:

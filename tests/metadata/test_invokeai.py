@@ -31,9 +31,36 @@ def test_dream_command_line() -> None:
 
 
 def test_dream_long_options_and_unbalanced_quotes() -> None:
-    recipe = parse_dream('"a cat --steps 20 --seed 9 --cfg_scale 6 --sampler k_dpmpp_2_a -m stable-diffusion-1.5')
+    recipe = parse_dream('"a cat --steps 20 --seed 9 --cfg_scale 6 --sampler k_dpmpp_2_a --model stable-diffusion-1.5')
     assert (recipe.steps, recipe.seed, recipe.cfg_scale, recipe.sampler) == (20, 9, 6.0, "DPM++ 2S a")
     assert recipe.model == "stable-diffusion-1.5"
+
+
+def test_dream_short_switches_mean_what_invokeai_parses_them_as() -> None:
+    # ldm/invoke/args.py: '-A', '-m', '--sampler' are the sampler; -v is variation_amount, -V with_variations
+    # (seed:weight pairs); -T / -fit is fit.
+    recipe = parse_dream('"a fox" -s 20 -S 1 -W 512 -H 512 -C 7 -m k_euler_a -v 0.1 -V 42:0.2,43:0.3 -T')
+    assert (recipe.sampler, recipe.model) == ("Euler a", None)
+    assert recipe.extra == {"variation_amount": 0.1, "with_variations": "42:0.2,43:0.3", "fit": True}
+
+
+@pytest.mark.parametrize(
+    ("text", "prompt", "negative"),
+    [
+        # 1.x wrote f'"{prompt}"' without escaping the quotes inside
+        ('"a sign that says "open", neon [blurry]" -s 30 -S 7 -A k_lms', 'a sign that says "open", neon', "blurry"),
+        # 2.x wrote the prompt bare (dream_prompt_str: the escaped copy is discarded)
+        (
+            "'80s poster, rock 'n' roll  [ugly] -s 30 -S 7 -W 512 -H 512 -C 7.5 -A k_lms",
+            "'80s poster, rock 'n' roll",
+            "ugly",
+        ),
+        ('"a cat -s on a mat" -s 30 -S 7', "a cat -s on a mat", ""),
+    ],
+)
+def test_dream_prompt_is_kept_verbatim_up_to_the_first_switch(text: str, prompt: str, negative: str) -> None:
+    recipe = parse_dream(text)
+    assert (recipe.prompt, recipe.negative_prompt, recipe.steps, recipe.seed) == (prompt, negative, 30, 7)
 
 
 def test_dream_negative_numbers_are_values() -> None:
