@@ -189,13 +189,15 @@ def parse_sd_metadata(text: str) -> Recipe:
             builder.add_extra("prompt_weights", [[p["prompt"], p.get("weight")] for p in parts])
         prompt = "\n".join(p["prompt"] for p in parts)
     builder.prompt, builder.negative_prompt = split_negative(prompt if isinstance(prompt, str) else "")
-    builder.set_model(data.get("model_weights"), key="model_weights")
+    # 2.x wrote the model name as "model_id" (ldm/invoke/args.py metadata_dumps), later as "model_weights"
+    model_key = "model_weights" if to_text(data.get("model_weights")) else "model_id"
+    builder.set_model(data.get(model_key), key=model_key)
     builder.set("model_hash", data.get("model_hash"), key="model_hash")
     for field in _TYPED:
         builder.set(field, image.get(field), key=field)
     builder.sampler(image.get("sampler"))
     for key, value in data.items():
-        if key not in ("image", "images", "model_weights", "model_hash"):
+        if key not in ("image", "images", model_key, "model_hash"):
             builder.add_extra(key, value)
     for key, value in image.items():
         if key not in (*_TYPED, "prompt", "sampler"):

@@ -127,6 +127,13 @@ def test_sd_metadata_string_prompt_blends_and_images_list() -> None:
     assert recipe.extra["prompt_weights"] == [["a", 0.5], ["b", 0.5]]
 
 
+def test_sd_metadata_model_id_names_the_model_when_there_is_no_model_weights() -> None:
+    # ldm/invoke/args.py metadata_dumps (2.x) wrote the model name as "model_id"; later versions as "model_weights"
+    data = {key: value for key, value in SD_METADATA.items() if key != "model_weights"}
+    recipe = parse_sd_metadata(json.dumps({**data, "model_id": "stable-diffusion-1.5"}))
+    assert recipe.model == "stable-diffusion-1.5" and "model_id" not in recipe.extra
+
+
 @pytest.mark.parametrize("text", ["[]", '{"image": 5}', "nope"])
 def test_sd_metadata_bad(text: str) -> None:
     with pytest.raises(FormatError):
