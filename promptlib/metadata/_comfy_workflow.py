@@ -59,6 +59,9 @@ WIDGETS: dict[str, tuple[str, ...]] = {
     "VAELoader": ("vae_name",),
     "LoraLoader": ("lora_name", "strength_model", "strength_clip"),
     "LoraLoaderModelOnly": ("lora_name", "strength_model"),
+    # ComfyUI-Custom-Scripts loaders with preview images: the name widget holds {"content", "image"}
+    "CheckpointLoader|pysssss": ("ckpt_name",),
+    "LoraLoader|pysssss": ("lora_name", "strength_model", "strength_clip"),
     "CLIPSetLastLayer": ("stop_at_clip_layer",),
     "EmptyLatentImage": ("width", "height", "batch_size"),
     "EmptySD3LatentImage": ("width", "height", "batch_size"),

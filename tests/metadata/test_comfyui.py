@@ -339,6 +339,19 @@ def test_lora_stacks() -> None:
     assert [(lora.name, lora.weight) for lora in one(graph).loras] == [("x", 0.3)]
 
 
+def test_pysssss_loaders_with_images_pass_names_as_content_objects() -> None:
+    # ComfyUI-Custom-Scripts "CheckpointLoader|pysssss" / "LoraLoader|pysssss" (and Efficiency's loader) take
+    # {"content": file name, "image": preview} and load kwargs[...]["content"]
+    graph = basic_graph()
+    checkpoint = {"content": "SDXL/dreamshaperXL.safetensors", "image": None}
+    graph["4"] = node("CheckpointLoader|pysssss", ckpt_name=checkpoint)
+    graph["13"]["class_type"] = "LoraLoader|pysssss"
+    graph["13"]["inputs"]["lora_name"] = {"content": "styles/film.safetensors", "image": "loras/film.png"}
+    recipe = one(graph)
+    assert recipe.model == "dreamshaperXL"
+    assert [(lora.name, lora.weight) for lora in recipe.loras] == [("film", 0.4), ("detail", 0.7)]
+
+
 def test_rgthree_lora_loader_stack() -> None:
     graph = basic_graph(model=["70", 0])
     graph["70"] = node(
@@ -510,6 +523,17 @@ def test_workflow_with_core_primitive_nodes_feeding_widgets() -> None:
     data["links"] += [[21, 21, 0, 3, 4, "INT"], [22, 22, 0, 3, 5, "FLOAT"], [23, 23, 0, 6, 1, "STRING"]]
     (recipe,) = parse_workflow(json.dumps(data))
     assert (recipe.seed, recipe.cfg_scale, recipe.prompt) == (424242, 5.5, "a red fox")
+
+
+def test_workflow_with_pysssss_loaders_with_images() -> None:
+    data = workflow()
+    data["nodes"][1]["type"] = "CheckpointLoader|pysssss"
+    data["nodes"][1]["widgets_values"] = [{"content": "dreamshaper_8.safetensors", "image": None}]
+    lora = data["nodes"][7]
+    lora["type"], lora["mode"] = "LoraLoader|pysssss", 0
+    lora["widgets_values"] = [{"content": "film.safetensors", "image": None}, 0.5, 1]
+    (recipe,) = parse_workflow(json.dumps(data))
+    assert recipe.model == "dreamshaper_8" and [(x.name, x.weight) for x in recipe.loras] == [("film", 0.5)]
 
 
 def test_workflow_old_bool_control_value_and_object_links() -> None:
