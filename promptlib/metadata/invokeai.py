@@ -239,6 +239,105 @@ def parse_invokeai_metadata(text: str) -> Recipe:
     return builder.build()
 
 
+# Denoise-node inputs per role: SD/SDXL (denoise_latents), FLUX (flux_denoise), SD3 and others.
+_GRAPH_INPUTS = {
+    "positive": ("positive_conditioning", "positive_text_conditioning"),
+    "negative": ("negative_conditioning", "negative_text_conditioning"),
+    "model": ("unet", "transformer"),
+}
+_MAX_GRAPH_HOPS = 64
+
+
+def parse_invokeai_graph(text: str) -> list[Recipe]:
+    """A recipe from an ``invokeai_graph`` chunk (3.x+ workflow-editor images carry it without invokeai_metadata).
+
+    The first-pass denoise node gives steps, CFG and scheduler; edges lead to its prompt encoders, noise (seed,
+    size) and model loader (LoRAs on the way). Returns [] for a graph without a denoise node; raises
+    FormatError if the text is not a graph.
+    """
+    data = load_json(text, what="InvokeAI graph")
+    nodes = data.get("nodes") if isinstance(data, dict) else None
+    if not isinstance(nodes, dict):
+        raise FormatError("InvokeAI graph has no node table")
+    graph = _InvokeGraph(nodes, as_list(data.get("edges")))
+    denoise = next(
+        (
+            node_id
+            for node_id, node in graph.nodes.items()
+            if graph.source(node_id, _GRAPH_INPUTS["positive"]) is not None
+            and not to_float(node.get("denoise_start"))  # a hires/refiner pass starts part-way
+        ),
+        None,
+    )
+    if denoise is None:
+        return []
+    node = graph.nodes[denoise]
+    builder = RecipeBuilder(GENERATOR, text)
+    builder.prompt = graph.prompt(graph.source(denoise, _GRAPH_INPUTS["positive"]))
+    builder.negative_prompt = graph.prompt(graph.source(denoise, _GRAPH_INPUTS["negative"]))
+    noise = graph.source(denoise, ("noise",))
+    for field in ("seed", "width", "height"):  # FLUX's denoiser holds them itself, SD's noise node otherwise
+        value = graph.value(denoise, field)
+        builder.set(field, graph.value(noise, field) if value is None and noise is not None else value, key=field)
+    steps = graph.value(denoise, "steps")
+    builder.set("steps", graph.value(denoise, "num_steps") if steps is None else steps, key="steps")
+    builder.set("cfg_scale", graph.value(denoise, "cfg_scale"), key="cfg_scale")
+    builder.sampler(graph.value(denoise, "scheduler"), key="scheduler")
+    builder.add_extra("guidance", graph.value(denoise, "guidance"))
+    current = graph.source(denoise, _GRAPH_INPUTS["model"])
+    loras: list[tuple[Any, Any, Any]] = []
+    for _hop in range(_MAX_GRAPH_HOPS):
+        if current is None:
+            break
+        model = graph.nodes[current].get("model")
+        lora = graph.nodes[current].get("lora")
+        if isinstance(lora, dict):
+            loras.append((lora.get("model_name") or lora.get("name"), graph.value(current, "weight"), lora.get("hash")))
+        if isinstance(model, dict):
+            builder.set_model(model.get("model_name") or model.get("name"))
+            builder.set("model_hash", model.get("hash"), key="model")
+            break
+        current = graph.source(current, _GRAPH_INPUTS["model"])
+    for name, weight, digest in reversed(loras):  # walked from the denoiser back: the last one was applied first
+        builder.lora(name, 1.0 if weight is None else weight, hash=digest)
+    builder.add_extra("node_type", node.get("type"))
+    builder.add_extra("graph", "invokeai_graph")
+    return [builder.build()]
+
+
+class _InvokeGraph:
+    """An InvokeAI graph: ``nodes`` by id, fields inline, and ``edges`` from one node's output to another's input."""
+
+    def __init__(self, nodes: dict[str, Any], edges: list[Any]) -> None:
+        self.nodes = {str(key): node for key, node in nodes.items() if isinstance(node, dict)}
+        self.inbound: dict[tuple[str, str], tuple[str, str]] = {}
+        for edge in edges:
+            source = edge.get("source") if isinstance(edge, dict) else None
+            destination = edge.get("destination") if isinstance(edge, dict) else None
+            if isinstance(source, dict) and isinstance(destination, dict):
+                origin, target = str(source.get("node_id")), str(destination.get("node_id"))
+                if origin in self.nodes and target in self.nodes:
+                    self.inbound.setdefault((target, str(destination.get("field"))), (origin, str(source.get("field"))))
+
+    def source(self, node_id: str, fields: tuple[str, ...]) -> str | None:
+        """The node feeding one of `fields` of a node."""
+        return next((self.inbound[(node_id, f)][0] for f in fields if (node_id, f) in self.inbound), None)
+
+    def prompt(self, node_id: str | None) -> str:
+        """The prompt text of an encoder node (compel, sdxl_compel_prompt, flux_text_encoder...), else ""."""
+        return (to_text(self.value(node_id, "prompt")) or "") if node_id is not None else ""
+
+    def value(self, node_id: str, field: str) -> Any:
+        """A field's value: inline, else the output of a node feeding it (a primitive, a random integer...)."""
+        for _hop in range(_MAX_GRAPH_HOPS):
+            value = self.nodes[node_id].get(field)
+            if value is not None or (node_id, field) not in self.inbound:
+                return value if isinstance(value, str | int | float) and not isinstance(value, bool) else None
+            node_id, output = self.inbound[(node_id, field)]
+            field = output if output in self.nodes[node_id] else "value"
+        return None
+
+
 def read(chunks: ImageChunks) -> list[Recipe]:
     """Recipes from an image's InvokeAI chunks (newest generation first), else []; FormatError if all are bad."""
     error: FormatError | None = None
@@ -252,6 +351,12 @@ def read(chunks: ImageChunks) -> list[Recipe]:
             continue
         try:
             return [parse(text)]
+        except FormatError as exc:
+            error = error or exc
+    graph = chunks.text.get("invokeai_graph")
+    if graph is not None:
+        try:
+            return parse_invokeai_graph(graph)
         except FormatError as exc:
             error = error or exc
     if error is not None:
