@@ -4,6 +4,7 @@
 - 2.x ``sd-metadata``: JSON with ``model_weights``/``model_hash`` and ``image`` (prompt: a string or a list of
   ``{prompt, weight}``; the negative prompt sits in ``[brackets]`` inside it)
 - 3.x+ ``invokeai_metadata``: JSON with ``positive_prompt``, ``negative_prompt``, ``scheduler``, ``model``, ...
+- 3.x+ ``invokeai_graph`` alone (workflow-editor images without a metadata node): the executed node graph
 """
 
 from __future__ import annotations
