@@ -59,6 +59,9 @@ WIDGETS: dict[str, tuple[str, ...]] = {
     "VAELoader": ("vae_name",),
     "LoraLoader": ("lora_name", "strength_model", "strength_clip"),
     "LoraLoaderModelOnly": ("lora_name", "strength_model"),
+    # ComfyUI-Custom-Scripts loaders with preview images: the name widget holds {"content", "image"}
+    "CheckpointLoader|pysssss": ("ckpt_name",),
+    "LoraLoader|pysssss": ("lora_name", "strength_model", "strength_clip"),
     "CLIPSetLastLayer": ("stop_at_clip_layer",),
     "EmptyLatentImage": ("width", "height", "batch_size"),
     "EmptySD3LatentImage": ("width", "height", "batch_size"),
@@ -69,6 +72,12 @@ WIDGETS: dict[str, tuple[str, ...]] = {
     "ControlNetApply": ("strength",),
     "ControlNetApplyAdvanced": ("strength", "start_percent", "end_percent"),
     "LatentComposite": ("x", "y", "feather"),
+    # comfy_extras/nodes_primitive.py: real nodes (not the frontend's PrimitiveNode) with one "value" widget
+    "PrimitiveInt": ("value", _CONTROL),
+    "PrimitiveFloat": ("value",),
+    "PrimitiveBoolean": ("value",),
+    "PrimitiveString": ("value",),
+    "PrimitiveStringMultiline": ("value",),
     "StringConcatenate": ("string_a", "string_b", "delimiter"),
     "Text Concatenate": ("delimiter", "clean_whitespace"),  # WAS: text_a..text_d are inputs only
     "CR Text Concatenate": ("separator",),

@@ -256,6 +256,16 @@ def _apply_params(builder: RecipeBuilder, params: list[Param]) -> None:
             builder.lora_hash(key[5:], digest)
     if not builder.has("model_hash") and hashes.get("model"):
         builder.set("model_hash", hashes["model"], key="Model hash")
+    if not builder.has("model"):  # Civitai's generator names the checkpoint only among its resources
+        builder.set("model", _civitai_checkpoint(builder.extra.get("Civitai resources")), key="Civitai resources")
+
+
+def _civitai_checkpoint(resources: Any) -> Any:
+    """The ``modelName`` of the checkpoint in a ``Civitai resources`` list, else None."""
+    for entry in resources if isinstance(resources, list) else []:
+        if isinstance(entry, dict) and entry.get("type") == "checkpoint":
+            return entry.get("modelName")
+    return None
 
 
 def _bare_scalar(value: Any) -> Any:

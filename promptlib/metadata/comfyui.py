@@ -240,7 +240,7 @@ class _Walker:
         for _hop in range(_MAX_HOPS):
             node_id = self.target(value)
             if node_id is None:
-                return value if _is_scalar(value) else None
+                return _literal(value)
             inputs = self.inputs(node_id)
             passed = _OUTPUT_INPUTS.get(self.kind(node_id), ())
             slot: int = value[1]
@@ -615,6 +615,14 @@ def _scaled(value: int, factor: float) -> int:
         return round(value * factor)
     except (OverflowError, ValueError):
         return 0
+
+
+def _literal(value: Any) -> Any:
+    """A scalar input as is; a file-name combo with preview images (``{"content": name, "image": ...}``, pysssss and
+    Efficiency loaders) as its name; None for anything else."""
+    if isinstance(value, dict) and isinstance(value.get("content"), str):
+        return value["content"]
+    return value if _is_scalar(value) else None
 
 
 def _as_text(value: Any) -> str | None:

@@ -23,12 +23,13 @@ from promptlib.metadata._util import (
     to_text,
 )
 from promptlib.metadata.chunks import ImageChunks
-from promptlib.recipe import LoraRef, Recipe
+from promptlib.recipe import LoraRef, Recipe, canonical_sampler
 
 GENERATOR = "fooocus"
 _FOOOCUS_KEYS = frozenset({"full_prompt", "full_negative_prompt", "prompt_expansion", "performance", "base_model"})
 _VERSION_RE = re.compile(r"(?:^|, )Version: \"?Fooocus", re.MULTILINE)
 _LORA_COMBINED_RE = re.compile(r"lora_combined_\d+")
+_MAX_NAME_CHARS = 200  # as RecipeBuilder.sampler: longer "names" stay in extra
 
 
 def is_fooocus_json(data: Any) -> bool:
@@ -90,17 +91,21 @@ def parse_a1111_scheme(text: str) -> Recipe:
     update: dict[str, Any] = {"extra": extra}
     if recipe.vae is not None and recipe.vae.lower().startswith("default"):
         update["vae"] = None  # "Default (model)": the checkpoint's own VAE
+    scheduler = to_text(extra.get("Scheduler"))
+    if scheduler is not None and len(scheduler) <= _MAX_NAME_CHARS and recipe.sampler is not None:
+        # Fooocus folds only "karras" into the sampler name; every other scheduler is in this field alone
+        extra.pop("Scheduler")
+        update["sampler"], update["schedule"] = canonical_sampler(recipe.sampler, scheduler)
     # As in the JSON scheme: the prompt is what the user typed ("Raw prompt"); the prompt lines of this scheme hold
     # the style-expanded prompt that was rendered, kept as full_prompt (Fooocus's own reader does the same).
     for raw_key, field, full_key in (
         ("Raw prompt", "prompt", "full_prompt"),
         ("Raw negative prompt", "negative_prompt", "full_negative_prompt"),
     ):
-        raw = to_text(extra.get(raw_key))
-        if raw is not None:
-            extra.pop(raw_key)
+        if raw_key in extra:  # empty too: the user typed nothing and styles made the whole prompt
+            raw = to_text(extra.pop(raw_key)) or ""
             extra[full_key] = getattr(recipe, field)
-            update[field] = raw.strip()
+            update[field] = raw
     if not weights:
         return recipe.model_copy(update=update)
     extra.pop("Lora weights")

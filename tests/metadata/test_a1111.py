@@ -104,6 +104,29 @@ def test_hashes_json_and_lora_hashes() -> None:
     assert recipe.extra["Version"] == "v1.9.4"
 
 
+def test_civitai_generator_names_the_checkpoint_among_its_resources() -> None:
+    # civitai.com's on-site generator writes no "Model:"; the checkpoint is in the bare-JSON "Civitai resources"
+    text = (
+        "score_9, a fox\nNegative prompt: blurry\n"
+        "Steps: 25, CFG scale: 7, Sampler: DPM++ 2M Karras, Seed: 12, Size: 832x1216, Clip skip: 2, "
+        "Created Date: 2024-05-01T10:00:00.0000000Z, Civitai resources: "
+        '[{"type":"lora","weight":0.8,"modelVersionId":1,"modelName":"Detail, Tweaker","modelVersionName":"v1"},'
+        '{"type":"checkpoint","modelVersionId":290640,"modelName":"Pony Diffusion V6 XL","modelVersionName":"V6"}], '
+        'Civitai metadata: {"remixOfId": 5}'
+    )
+    recipe = parse_infotext(text)
+    assert (recipe.model, recipe.steps, recipe.seed, recipe.width, recipe.clip_skip) == (
+        "Pony Diffusion V6 XL",
+        25,
+        12,
+        832,
+        2,
+    )
+    assert recipe.extra["Civitai resources"][0]["modelName"] == "Detail, Tweaker"
+    assert recipe.extra["Civitai metadata"] == {"remixOfId": 5}
+    assert parse_infotext(text.replace("Clip skip: 2", "Model: mine, Clip skip: 2")).model == "mine"
+
+
 def test_lora_tag_forms() -> None:
     prompt = "<lora:a:0.5> <lora:b> <lyco:c:te=0.3:unet=0.2> <LoRA:d:1.2:0.8> <lora:folder/e:-1> <lora:a:0.9>"
     assert lora_tags(prompt) == [("a", 0.5), ("b", 1.0), ("c", 0.3), ("d", 1.2), ("folder/e", -1.0), ("a", 0.9)]

@@ -339,6 +339,19 @@ def test_lora_stacks() -> None:
     assert [(lora.name, lora.weight) for lora in one(graph).loras] == [("x", 0.3)]
 
 
+def test_pysssss_loaders_with_images_pass_names_as_content_objects() -> None:
+    # ComfyUI-Custom-Scripts "CheckpointLoader|pysssss" / "LoraLoader|pysssss" (and Efficiency's loader) take
+    # {"content": file name, "image": preview} and load kwargs[...]["content"]
+    graph = basic_graph()
+    checkpoint = {"content": "SDXL/dreamshaperXL.safetensors", "image": None}
+    graph["4"] = node("CheckpointLoader|pysssss", ckpt_name=checkpoint)
+    graph["13"]["class_type"] = "LoraLoader|pysssss"
+    graph["13"]["inputs"]["lora_name"] = {"content": "styles/film.safetensors", "image": "loras/film.png"}
+    recipe = one(graph)
+    assert recipe.model == "dreamshaperXL"
+    assert [(lora.name, lora.weight) for lora in recipe.loras] == [("film", 0.4), ("detail", 0.7)]
+
+
 def test_rgthree_lora_loader_stack() -> None:
     graph = basic_graph(model=["70", 0])
     graph["70"] = node(
@@ -492,6 +505,35 @@ def test_workflow_with_reroute_primitive_and_bypass() -> None:
     assert (recipe.width, recipe.height, recipe.model) == (512, 768, "dreamshaper_8")
     assert recipe.loras == ()  # the LoRA loader was bypassed
     assert recipe.extra["graph"] == "workflow"
+
+
+def test_workflow_with_core_primitive_nodes_feeding_widgets() -> None:
+    # ComfyUI's own PrimitiveInt/Float/String nodes (comfy_extras/nodes_primitive.py) are real nodes: their one
+    # "value" widget is stored by position (PrimitiveInt with a control_after_generate value after it).
+    data = workflow()
+    data["nodes"] += [
+        {"id": 21, "type": "PrimitiveInt", "mode": 0, "widgets_values": [424242, "fixed"]},
+        {"id": 22, "type": "PrimitiveFloat", "mode": 0, "widgets_values": [5.5]},
+        {"id": 23, "type": "PrimitiveStringMultiline", "mode": 0, "widgets_values": ["a red fox"]},
+    ]
+    sampler, positive = data["nodes"][0], data["nodes"][3]
+    sampler["inputs"][4]["link"] = 21
+    sampler["inputs"].append({"name": "cfg", "type": "FLOAT", "link": 22, "widget": {"name": "cfg"}})
+    positive["inputs"].append({"name": "text", "type": "STRING", "link": 23, "widget": {"name": "text"}})
+    data["links"] += [[21, 21, 0, 3, 4, "INT"], [22, 22, 0, 3, 5, "FLOAT"], [23, 23, 0, 6, 1, "STRING"]]
+    (recipe,) = parse_workflow(json.dumps(data))
+    assert (recipe.seed, recipe.cfg_scale, recipe.prompt) == (424242, 5.5, "a red fox")
+
+
+def test_workflow_with_pysssss_loaders_with_images() -> None:
+    data = workflow()
+    data["nodes"][1]["type"] = "CheckpointLoader|pysssss"
+    data["nodes"][1]["widgets_values"] = [{"content": "dreamshaper_8.safetensors", "image": None}]
+    lora = data["nodes"][7]
+    lora["type"], lora["mode"] = "LoraLoader|pysssss", 0
+    lora["widgets_values"] = [{"content": "film.safetensors", "image": None}, 0.5, 1]
+    (recipe,) = parse_workflow(json.dumps(data))
+    assert recipe.model == "dreamshaper_8" and [(x.name, x.weight) for x in recipe.loras] == [("film", 0.5)]
 
 
 def test_workflow_old_bool_control_value_and_object_links() -> None:

@@ -124,3 +124,29 @@ def test_jpeg_and_webp_with_the_parameters_in_ifd0_as_fooocus_writes_them(fmt: s
     meta = read_image(buf.getvalue())
     assert meta.generator == "fooocus"
     assert meta.recipes[0].prompt == "a smiling goldfish" and meta.recipes[0].steps == 30
+
+
+def test_a1111_scheme_reads_the_scheduler_field() -> None:
+    # Fooocus folds only "karras" into the sampler name and always writes "Scheduler: <name>" (meta_parser.py).
+    text = (
+        "a cat\nSteps: 30, Sampler: DPM++ 2M SDE, Seed: 1, Size: 1152x896, CFG scale: 4, "
+        "Scheduler: exponential, Version: Fooocus v2.5.5"
+    )
+    recipe = parse_a1111_scheme(text)
+    assert (recipe.sampler, recipe.schedule) == ("DPM++ 2M SDE", "exponential")
+    assert "Scheduler" not in recipe.extra
+    karras = parse_a1111_scheme(text.replace("DPM++ 2M SDE", "DPM++ 2M SDE Karras").replace("exponential", "karras"))
+    assert (karras.sampler, karras.schedule) == ("DPM++ 2M SDE", "karras")
+
+
+def test_a1111_scheme_empty_raw_negative_prompt_means_the_user_typed_none() -> None:
+    # Fooocus writes "Raw negative prompt: " (an empty bare value) when only styles added a negative prompt.
+    text = (
+        "a cat, cinematic\nNegative prompt: blurry, lowres\n"
+        "Steps: 30, Sampler: Euler, Seed: 1, Size: 1024x1024, CFG scale: 4, Raw prompt: a cat, "
+        "Raw negative prompt: , Version: Fooocus v2.5.5"
+    )
+    recipe = parse_a1111_scheme(text)
+    assert (recipe.prompt, recipe.negative_prompt) == ("a cat", "")
+    assert recipe.extra["full_negative_prompt"] == "blurry, lowres"
+    assert "Raw negative prompt" not in recipe.extra

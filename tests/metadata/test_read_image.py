@@ -138,3 +138,186 @@ def test_import_is_light() -> None:
     code = "import sys, promptlib.metadata; print('PIL' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+# --- real-world variants, written into image files as each tool writes them ---------------------------------
+
+
+def _png_with_text(**chunks: str) -> bytes:
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    for key, value in chunks.items():
+        info.add_text(key.replace("_dash_", "-"), value)  # add_text writes iTXt for non-latin-1 text, as A1111 does
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def _exif_image(fmt: str, *, user_comment: bytes | str, maker_note: str | None = None, ifd0: bool = False) -> bytes:
+    import io
+
+    from PIL import Image
+
+    exif = Image.Exif()
+    target = exif if ifd0 else exif.get_ifd(0x8769)
+    target[0x9286] = user_comment
+    if maker_note is not None:
+        target[0x927C] = maker_note
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, fmt, exif=exif)
+    return buf.getvalue()
+
+
+SDXL_REFINER = {
+    "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
+    "12": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_refiner_1.0.safetensors"}},
+    "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 1024, "height": 1024, "batch_size": 1}},
+    "6": {"class_type": "CLIPTextEncodeSDXL", "inputs": {"text_g": "a cat", "text_l": "a cat", "clip": ["4", 1]}},
+    "7": {"class_type": "CLIPTextEncodeSDXL", "inputs": {"text_g": "blurry", "text_l": "", "clip": ["4", 1]}},
+    "15": {"class_type": "CLIPTextEncodeSDXLRefiner", "inputs": {"ascore": 6, "text": "a cat", "clip": ["12", 1]}},
+    "16": {"class_type": "CLIPTextEncodeSDXLRefiner", "inputs": {"ascore": 2.5, "text": "blurry", "clip": ["12", 1]}},
+    "10": {
+        "class_type": "KSamplerAdvanced",
+        "inputs": {
+            "add_noise": "enable",
+            "noise_seed": 721897303308196,
+            "steps": 25,
+            "cfg": 8,
+            "sampler_name": "dpmpp_2m",
+            "scheduler": "karras",
+            "start_at_step": 0,
+            "end_at_step": 20,
+            "return_with_leftover_noise": "enable",
+            "model": ["4", 0],
+            "positive": ["6", 0],
+            "negative": ["7", 0],
+            "latent_image": ["5", 0],
+        },
+    },
+    "11": {
+        "class_type": "KSamplerAdvanced",
+        "inputs": {
+            "add_noise": "disable",
+            "noise_seed": 0,
+            "steps": 25,
+            "cfg": 8,
+            "sampler_name": "dpmpp_2m",
+            "scheduler": "karras",
+            "start_at_step": 20,
+            "end_at_step": 10000,
+            "return_with_leftover_noise": "disable",
+            "model": ["12", 0],
+            "positive": ["15", 0],
+            "negative": ["16", 0],
+            "latent_image": ["10", 0],
+        },
+    },
+    "17": {"class_type": "VAEDecode", "inputs": {"samples": ["11", 0], "vae": ["12", 2]}},
+}
+NOVELAI_V4 = {
+    "prompt": "1girl, solo, lighthouse",
+    "steps": 28,
+    "height": 1216,
+    "width": 832,
+    "scale": 5,
+    "seed": 123456789,
+    "noise_schedule": "karras",
+    "sampler": "k_euler_ancestral",
+    "v4_prompt": {"caption": {"base_caption": "1girl, solo, lighthouse", "char_captions": []}, "use_order": True},
+    "v4_negative_prompt": {"caption": {"base_caption": "lowres", "char_captions": []}},
+    "uc": "lowres",
+}
+INVOKE_V5 = {
+    "generation_mode": "sdxl_txt2img",
+    "positive_prompt": "a barn",
+    "negative_prompt": "people",
+    "width": 1024,
+    "height": 832,
+    "seed": 42,
+    "cfg_scale": 6.5,
+    "steps": 30,
+    "scheduler": "dpmpp_3m_k",
+    "model": {"key": "k", "hash": "blake3:aa", "name": "Juggernaut XL v9", "base": "sdxl", "type": "main"},
+    "loras": [{"model": {"key": "l", "hash": "blake3:bb", "name": "detail", "base": "sdxl"}, "weight": 0.75}],
+}
+FOOOCUS_A1111 = (
+    "a cat, cinematic\nNegative prompt: blurry, lowres\nSteps: 30, Sampler: DPM++ 2M SDE, Seed: 9, Size: 1152x896, "
+    "CFG scale: 4, Model: juggernautXL_v8Rundiffusion, Scheduler: exponential, Raw prompt: a cat, "
+    "Raw negative prompt: , Version: Fooocus v2.5.5"
+)
+A1111_FULL = (
+    "masterpiece, a fox\nin the snow <lora:detail:0.6>\nNegative prompt: blurry, lowres\n"
+    "Steps: 28, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 1234, Size: 512x768, "
+    "Model hash: abcdef1234, Model: anything_v5, Denoising strength: 0.5, Clip skip: 2, Hires upscale: 2, "
+    'Hires upscaler: R-ESRGAN 4x+, Lora hashes: "detail: 0123abcd", TI hashes: "easyneg: 1234abcd", '
+    "Version: v1.10.1"
+)
+
+
+@pytest.mark.parametrize(
+    ("data", "generator", "expected"),
+    [
+        pytest.param(
+            _exif_image("JPEG", user_comment=b"UNICODE\0" + A1111_FULL.encode("utf-16-be")),
+            "a1111",
+            {"prompt": "masterpiece, a fox\nin the snow <lora:detail:0.6>", "negative_prompt": "blurry, lowres",
+             "seed": 1234, "steps": 28, "sampler": "DPM++ 2M", "schedule": "karras", "cfg_scale": 6.5,
+             "width": 512, "height": 768, "model": "anything_v5", "clip_skip": 2},
+            id="a1111-jpeg-piexif-utf16be",
+        ),
+        pytest.param(
+            _exif_image("WEBP", user_comment=b"UNICODE\0" + A1111_FULL.encode("utf-16-le")),
+            "a1111",
+            {"seed": 1234, "steps": 28, "model": "anything_v5"},
+            id="a1111-webp-utf16le",
+        ),
+        pytest.param(
+            _png_with_text(prompt=json.dumps(SDXL_REFINER)),
+            "comfyui",
+            {"prompt": "a cat", "negative_prompt": "blurry", "seed": 721897303308196, "steps": 25,
+             "sampler": "DPM++ 2M", "schedule": "karras", "cfg_scale": 8.0, "width": 1024, "height": 1024,
+             "model": "sd_xl_base_1.0"},
+            id="comfyui-sdxl-base-and-refiner",
+        ),
+        pytest.param(
+            _png_with_text(
+                Title="NovelAI generated image", Description="1girl, solo, lighthouse", Software="NovelAI",
+                Source="NovelAI Diffusion V4.5 4BDE2A90", Comment=json.dumps(NOVELAI_V4),
+            ),
+            "novelai",
+            {"prompt": "1girl, solo, lighthouse", "negative_prompt": "lowres", "seed": 123456789, "steps": 28,
+             "sampler": "Euler a", "cfg_scale": 5.0, "width": 832, "height": 1216,
+             "model": "NovelAI Diffusion V4.5", "model_hash": "4BDE2A90"},
+            id="novelai-v4",
+        ),
+        pytest.param(
+            _png_with_text(invokeai_metadata=json.dumps(INVOKE_V5)),
+            "invokeai",
+            {"prompt": "a barn", "negative_prompt": "people", "seed": 42, "steps": 30, "sampler": "DPM++ 3M",
+             "schedule": "karras", "cfg_scale": 6.5, "width": 1024, "height": 832, "model": "Juggernaut XL v9"},
+            id="invokeai-v5-metadata",
+        ),
+        pytest.param(
+            _png_with_text(Dream='"a sign that says "open" [blurry]" -s 30 -S 7 -W 512 -H 512 -C 7.5 -m k_euler_a'),
+            "invokeai",
+            {"prompt": 'a sign that says "open"', "negative_prompt": "blurry", "seed": 7, "steps": 30,
+             "sampler": "Euler a", "cfg_scale": 7.5, "width": 512},
+            id="invokeai-1x-dream-unescaped-quotes",
+        ),
+        pytest.param(
+            _exif_image("WEBP", user_comment=FOOOCUS_A1111, maker_note="a1111", ifd0=True),
+            "fooocus",
+            {"prompt": "a cat", "negative_prompt": "", "seed": 9, "steps": 30, "sampler": "DPM++ 2M SDE",
+             "schedule": "exponential", "cfg_scale": 4.0, "width": 1152, "model": "juggernautXL_v8Rundiffusion"},
+            id="fooocus-webp-a1111-scheme",
+        ),
+    ],
+)  # fmt: skip
+def test_real_world_variants_through_image_files(data: bytes, generator: str, expected: dict[str, Any]) -> None:
+    meta = read_image(data)
+    assert meta.generator == generator
+    recipe = meta.recipes[0]
+    assert {key: getattr(recipe, key) for key in expected} == expected
