@@ -215,11 +215,19 @@ def _filter_value(key: str, value: str) -> str | bool | Range | tuple[int, int]:
     return value
 
 
+def _number(text: str) -> float:
+    """A whole number stays an int: a float has 53 bits, and `seed:1234567890123456789` must find that seed."""
+    if "." in text:
+        return float(text)
+    whole = int(text)
+    return whole if whole < 2**64 else float(whole)  # past any seed: a float's precision is as good
+
+
 def _parse_range(key: str, value: str) -> Range:
     text = value.strip()
     compare = _COMPARE.match(text)
     if compare:
-        number = float(compare.group("num"))
+        number = _number(compare.group("num"))
         op = compare.group("op") or "="
         return {
             "=": Range(number, number),
@@ -230,8 +238,8 @@ def _parse_range(key: str, value: str) -> Range:
         }[op]
     span = _RANGE.match(text)
     if span and (span.group("low") or span.group("high")):
-        low = float(span.group("low")) if span.group("low") else None
-        high = float(span.group("high")) if span.group("high") else None
+        low = _number(span.group("low")) if span.group("low") else None
+        high = _number(span.group("high")) if span.group("high") else None
         if low is not None and high is not None and low > high:
             raise QueryError(f"{key}:{value} is an empty range (low > high)")
         return Range(low, high)

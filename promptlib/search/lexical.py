@@ -16,6 +16,7 @@ from promptlib.errors import QueryError
 from promptlib.limits import MAX_ID
 from promptlib.recipe import canonical_sampler, canonical_schedule
 from promptlib.search.dsl import Clause, Filter, Query, Range, fts_match, fts_negative
+from promptlib.store import seed_column
 from promptlib.store.schema_extras import FTS_TABLE
 from promptlib.store.tags import normalize_tag
 
@@ -54,14 +55,18 @@ def _like(value: str) -> str:
     return f"%{escaped}%"
 
 
+def _bindable(number: float) -> float:
+    return float(number) if abs(number) > MAX_ID else number  # SQLite's integers stop at MAX_ID
+
+
 def _range_sql(column: str, rng: Range, params: list[Any]) -> str:
     parts: list[str] = []
     if rng.low is not None:
         parts.append(f"{column} {'>' if rng.low_exclusive else '>='} ?")
-        params.append(rng.low)
+        params.append(_bindable(rng.low))
     if rng.high is not None:
         parts.append(f"{column} {'<' if rng.high_exclusive else '<='} ?")
-        params.append(rng.high)
+        params.append(_bindable(rng.high))
     return " AND ".join(parts) or "1"
 
 
@@ -95,6 +100,12 @@ def _filter_sql(
     conn: sqlite3.Connection, flt: Filter, params: list[Any], *, negated: bool, listing: bool = False
 ) -> str:
     name, value = flt.name, flt.value
+    if isinstance(value, Range) and name == "seed":  # seeds past SQLite's integers are stored negative
+        sql, values = seed_column.range_sql(
+            "r.seed", value.low, value.high, low_open=value.low_exclusive, high_open=value.high_exclusive
+        )
+        params.extend(values)
+        return sql
     if isinstance(value, Range):
         return _range_sql(_NUMERIC_COLUMNS[name], value, params)
     if name == "size":

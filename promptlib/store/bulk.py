@@ -24,7 +24,9 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, overload
 
+from promptlib.limits import MAX_ID
 from promptlib.recipe import CheckedParams, GenerationParams, params_from_checked
+from promptlib.store import seed_column
 from promptlib.store.db import sql_datetime
 from promptlib.store.schema_extras import CREATE_TRIGGERS, FTS_COLUMNS, FTS_TABLE, TRIGGER_NAMES
 from promptlib.store.tags import tag_ids, tag_text
@@ -34,6 +36,7 @@ Progress = Callable[[int], None]
 # The typed parameters a fingerprint covers, in the order it hashes them.
 _FINGERPRINT_FIELDS = ("model", "model_hash", "vae", "sampler", "schedule", "steps", "cfg_scale", "seed", "width",
                        "height", "clip_skip")  # fmt: skip
+_SEED = _FINGERPRINT_FIELDS.index("seed")
 _field_values = itemgetter(*_FINGERPRINT_FIELDS)  # from a model's __dict__, where pydantic keeps field values
 
 
@@ -423,6 +426,9 @@ def _insert(
             if f is not None and typed is not None:
                 recipes.append(pid)
                 recipes += map(_NULLS.get, typed, typed)  # None -> _NULL
+                seed = typed[_SEED]
+                if seed is not None and seed > MAX_ID:  # stored as its negative (`seed_column`)
+                    recipes[_SEED - len(typed)] = seed_column.to_sql(seed)
                 loras, extra = f["loras"], f["extra"]
                 recipes.append(json.dumps([lora.model_dump() for lora in loras]) if loras else "[]")
                 recipes.append(_dumps(extra) if extra else "{}")

@@ -15,7 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, Integer, LargeBinary, MetaData, String, text
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from promptlib.store import seed_column
 
 # Alembic's batch mode needs named constraints to alter them on SQLite.
 NAMING_CONVENTION = {
@@ -87,6 +90,19 @@ class Prompt(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class SeedInteger(TypeDecorator[int]):
+    """The seed column's INTEGER, with seeds past SQLite's integers stored negative (`promptlib.store.seed_column`)."""
+
+    impl = Integer
+    cache_ok = True
+
+    def process_bind_param(self, value: int | None, dialect: Any) -> int | None:
+        return seed_column.to_sql(value)
+
+    def process_result_value(self, value: int | None, dialect: Any) -> int | None:
+        return seed_column.from_sql(value)
+
+
 class RecipeRow(SQLModel, table=True):
     """The recommended generation parameters of a prompt: typed columns for what everyone filters on."""
 
@@ -105,7 +121,7 @@ class RecipeRow(SQLModel, table=True):
     schedule: str | None = None
     steps: int | None = None
     cfg_scale: float | None = None
-    seed: int | None = Field(default=None, index=True)
+    seed: int | None = Field(default=None, index=True, sa_type=SeedInteger)
     width: int | None = None
     height: int | None = None
     clip_skip: int | None = None

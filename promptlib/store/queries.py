@@ -11,6 +11,7 @@ from typing import Any
 from promptlib.entries import Entry, RenderInfo, StyleInfo
 from promptlib.limits import MAX_ID
 from promptlib.recipe import PARAM_FIELDS
+from promptlib.store import seed_column
 
 _CHUNK = 500
 _RECIPE_COLUMNS = [f for f in PARAM_FIELDS if f != "loras"]
@@ -71,6 +72,7 @@ def load_entries(conn: sqlite3.Connection, ids: Sequence[int], *, with_renders: 
         if row is None:
             continue
         params: dict[str, Any] = dict(zip(_RECIPE_COLUMNS, row[14:], strict=True))
+        params["seed"] = seed_column.from_sql(params["seed"])
         params["loras"] = _json(row[12], [])
         params["extra"] = _json(row[13], {})
         out.append(
