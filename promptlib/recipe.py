@@ -53,7 +53,7 @@ class GenerationParams(BaseModel):
     sampler: Annotated[str, StringConstraints(strip_whitespace=True)] | None = None
     schedule: str | None = None
     steps: int | None = Field(default=None, ge=1, le=10_000)
-    cfg_scale: float | None = Field(default=None, ge=0.0, le=100.0)
+    cfg_scale: float | None = Field(default=None, ge=0.0, le=100.0, allow_inf_nan=False)
     seed: int | None = Field(default=None, ge=0, le=2**64 - 1)
     width: int | None = Field(default=None, ge=8, le=16_384)
     height: int | None = Field(default=None, ge=8, le=16_384)

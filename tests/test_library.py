@@ -68,6 +68,7 @@ def test_add_and_get_round_trip_every_field(lib: Library) -> None:
         ({"prompt": "ok", "rating": 9}, "outside 0-5"),
         ({"prompt": "ok", "params": {"steps": "abc"}}, "steps"),
         ({"prompt": "ok", "params": {"steps": -3}}, "steps"),
+        ({"prompt": "ok", "params": {"cfg_scale": float("nan")}}, "cfg_scale: Input should be a finite number"),
         ({"prompt": "ok", "tags": ["x" * 500]}, "longer than 100"),
     ],
 )

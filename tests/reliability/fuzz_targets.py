@@ -776,6 +776,7 @@ TEXT_PARSERS = {
     "invokeai-dream": ("promptlib.metadata.invokeai", "parse_dream", format_text),
     "invokeai-sd-metadata": ("promptlib.metadata.invokeai", "parse_sd_metadata", json_text),
     "invokeai-metadata": ("promptlib.metadata.invokeai", "parse_invokeai_metadata", json_text),
+    "invokeai-graph": ("promptlib.metadata.invokeai", "parse_invokeai_graph", json_text),
     "novelai": ("promptlib.metadata.novelai", "parse_novelai", json_text),
     "easydiffusion": ("promptlib.metadata.easydiffusion", "parse_easydiffusion", json_text),
     "swarmui": ("promptlib.metadata.swarmui", "parse_swarmui", json_text),
