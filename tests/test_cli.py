@@ -296,6 +296,16 @@ def test_export_to_a_folder_that_cannot_exist_is_one_line(cli: Cli, tmp_path: Pa
     assert len(result.err.strip().splitlines()) == 1
 
 
+def test_an_export_whose_query_matches_nothing_says_so(cli: Cli, tmp_path: Path) -> None:
+    cli("init", "--empty")
+    cli("add", "a red fox", "--tag", "animals")
+    empty = cli("export", str(tmp_path / "none.jsonl"), "--format", "jsonl", "--query", "tag:birds")
+    assert empty.code == 0 and "no entry matches 'tag:birds': the export holds no entries" in empty.err
+    some = cli("export", str(tmp_path / "foxes.jsonl"), "--format", "jsonl", "--query", "tag:animals")
+    assert some.code == 0 and "no entry matches" not in some.err
+    assert (tmp_path / "foxes.jsonl").read_text().count("a red fox") == 1
+
+
 def test_rate_and_fav_say_what_they_did(cli: Cli) -> None:
     cli("init", "--empty")
     pid = str(cli("add", "x", "--json").json()["id"])

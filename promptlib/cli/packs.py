@@ -103,6 +103,8 @@ def export(
             include_images=images,
             overwrite=force,
         )
+        if query.strip() and not lib.count(query, limit=1):
+            note(f"no entry matches {query!r}: the export holds no entries")
     note(f"wrote {path}")
 
 
