@@ -164,11 +164,17 @@ def resolve_model(
     where = [f"no file {path}"] if looks_like_path else []
     if folders:
         where.append("not in " + ", ".join(str(f) for f in folders))
+    elif not looks_like_path:  # a bare name, as imported images give (A1111 writes the checkpoint's file stem)
+        where.append("no model folders are configured to look for it in")
     if _HF_ID.match(text):
         where.append(f"not in the Hugging Face cache ({hf_cache or _hf_cache_dir()})")
         hint = f"download it with `hf download {text}` or pass --allow-download"
     else:
-        hint = "pass a path to a .safetensors file or a diffusers folder, or a Hugging Face id like org/name"
+        hint = (
+            "list the folder holding your checkpoints in config.toml's [render] model_dirs (`promptlib models`"
+            " shows what it finds), or name a .safetensors file or a diffusers folder by its path, or a Hugging Face"
+            " id like org/name"
+        )
     raise NotFoundError(f"model {text!r} not found: {'; '.join(where) or 'no such file'} ({hint})")
 
 

@@ -305,6 +305,10 @@ def test_a_missing_model_says_where_it_looked_and_how_to_get_it(model_dir: Path,
     assert "hf download someone/nothing" in message and "--allow-download" in message and "\n" not in message
     with pytest.raises(NotFoundError, match="no file"):
         models.resolve_model("./missing.safetensors")
+    # a bare checkpoint name, as A1111 images record it, with no model folders to look in: say how to add one
+    with pytest.raises(NotFoundError) as info:
+        models.resolve_model("realisticVisionV20_v20")
+    assert "no model folders are configured" in str(info.value) and "[render] model_dirs" in str(info.value)
 
 
 def test_downloading_happens_only_when_allowed(tmp_path: Path) -> None:
