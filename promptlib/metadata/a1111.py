@@ -283,11 +283,21 @@ def _bare_scalar(value: Any) -> Any:
     return value
 
 
+def _looks_like_infotext(text: str) -> bool:
+    lines = text.strip().split("\n")
+    return is_param_line(lines[-1]) or any(line.startswith(NEGATIVE_PREFIX) for line in lines)
+
+
 def read(chunks: ImageChunks) -> list[Recipe]:
     """Recipes from an image's A1111 infotext (``parameters``, EXIF UserComment or stealth text), else []."""
     from_xmp = xmp_value(chunks.xmp, "exif:UserComment") if chunks.xmp else None  # photo editors move it there
-    for text in (chunks.text.get("parameters"), chunks.exif.get("UserComment"), chunks.stealth, from_xmp):
+    for text in (chunks.text.get("parameters"), chunks.stealth):
         if text and text.strip() and not looks_like_json_object(text):
+            return [parse_infotext(text)]
+    # A UserComment is anyone's: a camera's or a photo editor's caption is no prompt. A1111 always writes its
+    # parameters line (or at least a negative prompt) there.
+    for text in (chunks.exif.get("UserComment"), from_xmp):
+        if text and text.strip() and not looks_like_json_object(text) and _looks_like_infotext(text):
             return [parse_infotext(text)]
     comment = chunks.text.get("comment")
     if comment and is_param_line(comment.strip().split("\n")[-1]):

@@ -74,6 +74,15 @@ def test_a1111_jpeg_and_stealth(img: Any) -> None:
     assert (meta.generator, meta.recipes[0].negative_prompt) == ("a1111", "dog")
 
 
+def test_a_photos_user_comment_is_no_prompt(img: Any) -> None:
+    """A camera's or photo editor's caption in UserComment is not A1111 infotext: A1111 always writes its parameters
+    line there (or at least a negative prompt)."""
+    caption = img.jpeg_with_exif({0x9286: b"ASCII\0\0\0" + b"Sunset over the harbour, Lisbon 2019"})
+    assert read_image(caption).recipes == []
+    negative_only = img.jpeg_with_exif({0x9286: b"UNICODE\0" + "a cat\nNegative prompt: dog".encode("utf-16-be")})
+    assert read_image(negative_only).recipes[0].negative_prompt == "dog"
+
+
 def test_no_metadata_gives_no_recipes(img: Any) -> None:
     meta = read_image(img.png_with_text(Software="GIMP", Comment="holiday photo"))
     assert isinstance(meta, ImageMetadata)
