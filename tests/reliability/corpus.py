@@ -235,7 +235,8 @@ def build_corpus(root: Path) -> dict[str, Expect]:
                         + (
                             '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
                             + "".join(f'<!ENTITY {chr(98 + i)} "' + f"&{chr(97 + i)};" * 10 + '">' for i in range(9))
-                            + ']><x:xmpmeta><rdf:Description exif:UserComment="&j;"/></x:xmpmeta>'
+                            + ']><x:xmpmeta><rdf:Description exif:UserComment="&j; a cat&#10;Steps: 20, Seed: 1"/>'
+                            + "</x:xmpmeta>"
                         ).encode(),
                     )
                 ],

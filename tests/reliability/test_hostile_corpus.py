@@ -104,6 +104,7 @@ def test_nothing_from_outside_the_folder_gets_in_and_the_canary_is_never_written
             "entry with a hardlinked image",
         } <= prompts
         assert not any("aaaaaaaaaaaaaaaaaaaa" in p for p in prompts)  # no XML entity was expanded
+        assert "&j; a cat" in prompts  # the XMP's infotext, its entity reference left as it was
         assert HOSTILE_TEXT in prompts  # stored verbatim; escaped only on display
         # An unbalanced CSV quote runs to the end of the file, as in A1111's own reader: one harmless style.
         assert lib.style("open").prompt == "never closed,\n"
