@@ -25,10 +25,15 @@ app = typer.Typer(
     help=(
         "A local-first prompt library for Stable Diffusion: store, search, import and rerun prompts.\n\n"
         "Examples:\n\n"
-        "  promptlib init                      create the library with the starter pack\n\n"
-        "  promptlib search 'foggy harbour tag:landscape steps:20-30'\n\n"
-        "  promptlib add 'a red fox in snow' -n 'blurry' --tag animals --steps 30\n\n"
-        "  promptlib show 12 --json"
+        "\b\n"
+        "  promptlib init                    create the library with the starter pack\n"
+        "  promptlib search 'foggy harbour tag:landscape steps:20-30'\n"
+        "  promptlib add 'a red fox in snow' -n 'blurry' --tag animals --steps 30\n"
+        "  promptlib show 12 --json\n"
+        "  promptlib export foxes.zip --query 'tag:animals' --json\n\n"
+        "The same option means the same in every command: --json prints one JSON document on stdout (notes and"
+        " errors go to stderr), -q is --quiet, -k is --limit, -y is --yes. A query (the language `promptlib search"
+        " -h` describes) is the QUERY argument of search, list and render, and --query in export."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -51,6 +56,7 @@ def main_options(
         typer.Option(
             "--library",
             "-L",
+            metavar="DIR",
             help="Library folder (default: $PROMPTLIB_HOME, else the platform's data folder).",
             envvar="PROMPTLIB_HOME",
             show_envvar=False,
@@ -118,6 +124,9 @@ def _one_line(text: str) -> None:
 
 # Commands whose argument is a search query, which may start with "-" (a negated clause: -tag:nsfw).
 QUERY_COMMANDS = ("search", "list", "render")
+# Short flags that used to mean something else: -q is --quiet everywhere (it was --query in export, --queries in
+# bench search); a script still passing them gets the new spelling in the error.
+RETIRED_SHORT_FLAGS = {("promptlib export", "-q"): "--query", ("promptlib bench search", "-q"): "--queries"}
 
 
 def _usage_error(exc: click.UsageError) -> NoReturn:
@@ -126,7 +135,10 @@ def _usage_error(exc: click.UsageError) -> NoReturn:
     message = exc.format_message()
     hint = f"see '{ctx.command_path} -h'" if ctx is not None else "see 'promptlib -h'"
     command = ctx.info_name if ctx is not None else None
-    if isinstance(exc, click.NoSuchOption) and command in QUERY_COMMANDS and not exc.option_name.startswith("--"):
+    retired = RETIRED_SHORT_FLAGS.get((ctx.command_path if ctx is not None else "", getattr(exc, "option_name", "")))
+    if isinstance(exc, click.NoSuchOption) and retired:
+        hint = f"-q means --quiet in promptlib; here use {retired}; " + hint
+    elif isinstance(exc, click.NoSuchOption) and command in QUERY_COMMANDS and not exc.option_name.startswith("--"):
         hint = f"a query that starts with '-' goes after '--', as in: promptlib {command} -- -tag:nsfw; " + hint
     _one_line(f"error: {message} ({hint})")
     sys.exit(exc.exit_code)

@@ -35,7 +35,7 @@ def bench_search(
         int, typer.Option("--vectors", "-n", min=10, help="How many vectors (1000000 for the documented goal).")
     ] = 100_000,
     dim: Annotated[int, typer.Option("--dim", "-d", min=2, max=4096, help="Vector dimension.")] = 512,
-    queries: Annotated[int, typer.Option("--queries", "-q", min=1, help="Held-out queries timed one by one.")] = 200,
+    queries: Annotated[int, typer.Option("--queries", min=1, help="Held-out queries timed one by one.")] = 200,
     factory: Annotated[
         str | None,
         typer.Option("--factory", help="A faiss index_factory string (default: chosen by size, as the library does)."),
@@ -49,7 +49,10 @@ def bench_search(
     index is built, saved and reloaded through the same code the library uses. A million 512-d vectors need
     about 5 GB of memory and a few minutes.
 
-    Example: promptlib bench search --vectors 1000000 --dim 512 --json
+    Example:
+
+    \b
+      promptlib bench search --vectors 1000000 --dim 512 --json
     """
     from promptlib.search.vector_bench import run_benchmark
 

@@ -15,7 +15,10 @@ db_app = typer.Typer(help="Database maintenance: upgrade, backup, check.", no_ar
 def upgrade() -> None:
     """Upgrade the library's schema (a backup is made first). Opening a library does this automatically.
 
-    Example: promptlib db upgrade
+    Example:
+
+    \b
+      promptlib db upgrade
     """
     with open_library(create=False) as lib:
         backup = lib.last_backup
@@ -29,7 +32,10 @@ def backup(
 ) -> None:
     """Copy library.db with SQLite's online backup API (safe while other processes write).
 
-    Example: promptlib db backup ~/prompt-backups/
+    Example:
+
+    \b
+      promptlib db backup ~/prompt-backups/
     """
     with open_library(create=False) as lib:
         path = lib.backup(target)
@@ -46,7 +52,10 @@ def check(
 ) -> None:
     """Check the database: SQLite integrity, foreign keys, the search index, the schema version.
 
-    Example: promptlib db check --json
+    Example:
+
+    \b
+      promptlib db check --json
     """
     with open_library(create=False) as lib:
         problems = lib.check()
@@ -70,7 +79,10 @@ def doctor(
     """Check the database and the image files: integrity, search index, missing / orphaned / corrupt images, the
     write-ahead log; reports the schema version and sizes.
 
-    Example: promptlib doctor --fix
+    Example:
+
+    \b
+      promptlib doctor --fix
     """
     from promptlib.textsafe import rich_text
 

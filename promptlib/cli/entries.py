@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from promptlib.library import Library
 
 JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+EntryJSON = Annotated[bool, typer.Option("--json", help="Print the entry as JSON.")]
 DoneJSON = Annotated[bool, typer.Option("--json", help="Print what was done as JSON.")]
 
 
@@ -107,7 +108,7 @@ def _read_text(value: str) -> str:
 Negative = Annotated[str | None, typer.Option("--negative", "-n", help="Negative prompt.")]
 Title = Annotated[str | None, typer.Option("--title", "-t", help="A short title.")]
 Notes = Annotated[str | None, typer.Option("--notes", help="Free-form notes.")]
-Tags = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")]
+Tags = Annotated[list[str] | None, typer.Option("--tag", metavar="TAG", help="A tag (repeatable).")]
 Steps = Annotated[int | None, typer.Option("--steps", help="Sampling steps.")]
 Cfg = Annotated[float | None, typer.Option("--cfg", help="CFG scale.")]
 Seed = Annotated[int | None, typer.Option("--seed", help="Seed.")]
@@ -115,7 +116,10 @@ Sampler = Annotated[str | None, typer.Option("--sampler", help="Sampler, any too
 Schedule = Annotated[str | None, typer.Option("--schedule", help="Noise schedule (karras, exponential, ...).")]
 Size = Annotated[str | None, typer.Option("--size", help="WIDTHxHEIGHT, e.g. 512x768.")]
 Model = Annotated[str | None, typer.Option("--model", help="Checkpoint name.")]
-Param = Annotated[list[str] | None, typer.Option("--param", "-p", help="Any other parameter as KEY=VALUE.")]
+Param = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", metavar="KEY=VALUE", help="Any other parameter, as in -p denoise=0.5 (repeatable)."),
+]
 
 
 def add(
@@ -134,11 +138,14 @@ def add(
     param: Param = None,
     rating: Annotated[int | None, typer.Option("--rating", min=0, max=5, help="0-5 stars.")] = None,
     fav: Annotated[bool, typer.Option("--fav", help="Mark as favourite.")] = False,
-    as_json: JSON = False,
+    as_json: EntryJSON = False,
 ) -> None:
     """Add a prompt.
 
-    Example: promptlib add 'a lighthouse in fog, oil painting' -n 'people, text' --tag seascape --steps 30
+    Example:
+
+    \b
+      promptlib add 'a lighthouse in fog, oil painting' -n 'people, text' --tag seascape --steps 30
     """
     params = _params(
         steps=steps, cfg=cfg, seed=seed, sampler=sampler, schedule=schedule, size=size, model=model, param=param
@@ -161,10 +168,15 @@ def add(
         note(f"added #{entry.id}")
 
 
-def show(entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MAX_ID)], as_json: JSON = False) -> None:
+def show(
+    entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MAX_ID)], as_json: EntryJSON = False
+) -> None:
     """Show one entry with all its parameters and renders.
 
-    Example: promptlib show 12 --json
+    Example:
+
+    \b
+      promptlib show 12 --json
     """
     with open_library(create=False) as lib:
         entry = lib.get(entry_id)
@@ -180,7 +192,9 @@ def edit(
     negative: Negative = None,
     title: Title = None,
     notes: Notes = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="Replace the tags (repeatable).")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", metavar="TAG", help="Replace the tags (repeatable).")
+    ] = None,
     steps: Steps = None,
     cfg: Cfg = None,
     seed: Seed = None,
@@ -189,11 +203,14 @@ def edit(
     size: Size = None,
     model: Model = None,
     param: Param = None,
-    as_json: JSON = False,
+    as_json: EntryJSON = False,
 ) -> None:
     """Change an entry. With no options in a terminal, opens it in $EDITOR as JSON.
 
-    Example: promptlib edit 12 --steps 40 --sampler 'Euler a' --tag portrait --tag studio
+    Example:
+
+    \b
+      promptlib edit 12 --steps 40 --sampler 'Euler a' --tag portrait --tag studio
     """
     params = _params(
         steps=steps, cfg=cfg, seed=seed, sampler=sampler, schedule=schedule, size=size, model=model, param=param
@@ -274,7 +291,10 @@ def rm(
     """Delete entries, with their renders. Asks first unless --yes is given (an answer can be piped in; with no
     answer at all nothing is deleted). One unknown id deletes nothing.
 
-    Example: promptlib rm 12 13 --yes --json
+    Example:
+
+    \b
+      promptlib rm 12 13 --yes --json
     """
     with open_library(create=False) as lib:
         found = {e.id for e in lib.get_many(ids, with_renders=False)}
@@ -300,7 +320,10 @@ def rm(
 
 
 def list_entries(
-    query: Annotated[str, typer.Argument(help="Optional filter query (same language as search).")] = "",
+    query: Annotated[
+        str,
+        typer.Argument(help="Only entries matching this query (the language of `promptlib search`).", metavar="QUERY"),
+    ] = "",
     limit: Annotated[int, typer.Option("--limit", "-k", help="How many.")] = 50,
     offset: Annotated[int, typer.Option("--offset", help="Skip this many.")] = 0,
     sort: Annotated[str, typer.Option("--sort", help="new, old, rating, title or score.")] = "new",
@@ -308,7 +331,10 @@ def list_entries(
 ) -> None:
     """List entries, newest first.
 
-    Example: promptlib list 'tag:portrait fav:yes' --sort rating
+    Example:
+
+    \b
+      promptlib list 'tag:portrait fav:yes' --sort rating
     """
     with open_library(create=False) as lib:
         found = lib.entries(limit=limit, offset=offset, sort=sort, query=query, with_renders=as_json)
@@ -320,13 +346,20 @@ def list_entries(
 
 def tag(
     ids: IDS,
-    add: Annotated[list[str] | None, typer.Option("--add", "-a", help="Tag to add (repeatable).")] = None,
-    remove: Annotated[list[str] | None, typer.Option("--remove", "-r", help="Tag to remove (repeatable).")] = None,
-    as_json: JSON = False,
+    add: Annotated[
+        list[str] | None, typer.Option("--add", "-a", metavar="TAG", help="Tag to add (repeatable).")
+    ] = None,
+    remove: Annotated[
+        list[str] | None, typer.Option("--remove", "-r", metavar="TAG", help="Tag to remove (repeatable).")
+    ] = None,
+    as_json: DoneJSON = False,
 ) -> None:
     """Add or remove tags on entries (prints their tags).
 
-    Example: promptlib tag 12 13 --add portrait --remove draft
+    Example:
+
+    \b
+      promptlib tag 12 13 --add portrait --remove draft
     """
     with open_library(create=False) as lib:
         result = lib.tag(ids, add=add or (), remove=remove or ())
@@ -340,7 +373,10 @@ def tag(
 def tags(as_json: JSON = False) -> None:
     """List all tags with how many entries carry each.
 
-    Example: promptlib tags --json
+    Example:
+
+    \b
+      promptlib tags --json
     """
     with open_library(create=False) as lib:
         counts = lib.tags()
@@ -358,7 +394,10 @@ def rate(
 ) -> None:
     """Rate entries 0-5 stars.
 
-    Example: promptlib rate 5 12 13
+    Example:
+
+    \b
+      promptlib rate 5 12 13
     """
     value = None if rating.lower() in ("none", "clear", "-") else int(rating) if rating.isdigit() else -1
     if value == -1:
@@ -379,7 +418,10 @@ def fav(
 ) -> None:
     """Mark entries as favourites.
 
-    Example: promptlib fav 12 --off
+    Example:
+
+    \b
+      promptlib fav 12 --off
     """
     with open_library(create=False) as lib:
         count = lib.favourite(ids, not off)
@@ -393,10 +435,15 @@ def _entries(count: int) -> str:
     return f"{count} entr{'y' if count == 1 else 'ies'}"
 
 
-def dup(entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MAX_ID)], as_json: JSON = False) -> None:
+def dup(
+    entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MAX_ID)], as_json: EntryJSON = False
+) -> None:
     """Duplicate an entry (text, tags and parameters).
 
-    Example: promptlib dup 12 --json
+    Example:
+
+    \b
+      promptlib dup 12 --json
     """
     with open_library(create=False) as lib:
         entry = lib.duplicate(entry_id)
@@ -414,7 +461,10 @@ def collect(
 ) -> None:
     """Add entries to a collection (or take them out; `collections --delete NAME` deletes the collection).
 
-    Example: promptlib collect 'moodboard' 12 13 14
+    Example:
+
+    \b
+      promptlib collect 'moodboard' 12 13 14
     """
     wanted = list(dict.fromkeys(ids))
     with open_library(create=False) as lib:
@@ -457,8 +507,8 @@ def collections(
 
     Examples:
 
+    \b
       promptlib collections
-
       promptlib collections --delete moodboard --json
     """
     if delete is not None:

@@ -18,8 +18,9 @@ index_app = typer.Typer(
         "The semantic search index: image embeddings of renders and text embeddings of prompts under the model"
         " in config.toml's [embedding] (open_clip, weights from the local cache).\n\n"
         "Examples:\n\n"
-        "  promptlib index build               embed what is new, then build the indexes\n\n"
-        "  promptlib index status --json\n\n"
+        "\b\n"
+        "  promptlib index build               embed what is new, then build the indexes\n"
+        "  promptlib index status --json\n"
         "  promptlib index rebuild --reembed   after changing the model's weights"
     ),
     no_args_is_help=True,
@@ -63,7 +64,10 @@ def build(
     """Embed renders and prompts that have no vector yet (prompts edited since the last build again), then build
     and save the indexes. Unreadable images are skipped and listed.
 
-    Example: promptlib index build
+    Example:
+
+    \b
+      promptlib index build
     """
     with open_library(create=False) as lib, stage_bar(enabled=not as_json) as progress:
         report = lib.build_index(kinds=_kinds(kind), progress=progress, batch_size=batch_size, workers=workers)
@@ -82,7 +86,10 @@ def rebuild(
 ) -> None:
     """Delete the saved indexes and build them again from the stored vectors (no re-embedding unless --reembed).
 
-    Example: promptlib index rebuild --reembed
+    Example:
+
+    \b
+      promptlib index rebuild --reembed
     """
     with open_library(create=False) as lib, stage_bar(enabled=not as_json) as progress:
         report = lib.rebuild_index(
@@ -96,7 +103,10 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print the statu
     """The model, its weights file, what is embedded and whether each saved index is fresh, stale, missing or
     corrupt (a stale or corrupt index is rebuilt from the stored vectors on its next use).
 
-    Example: promptlib index status --json
+    Example:
+
+    \b
+      promptlib index status --json
     """
     with open_library(create=False) as lib:
         found = lib.index_status()
@@ -142,6 +152,7 @@ def dedup(
 
     Example:
 
+    \b
       promptlib dedup --threshold 0.97 --json
     """
     with open_library(create=False) as lib:

@@ -11,12 +11,20 @@ from promptlib.cli.output import console, entries_table, note, open_library, pri
 
 def init(
     empty: Annotated[bool, typer.Option("--empty", help="Do not import the starter prompts.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing when already set up.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Print nothing unless prompts or styles were added (warnings still print)."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was imported as JSON.")] = False,
 ) -> None:
     """Create the library (if needed) and import the starter pack. Safe to run again: nothing is duplicated.
 
-    Example: promptlib --library ~/prompts init
+    Examples:
+
+    \b
+      promptlib init
+      promptlib init --empty --json      an empty library, and where it is
+      promptlib --library ~/prompts init --quiet
     """
     from promptlib.seeds import seed_pack_path
 
@@ -31,7 +39,8 @@ def init(
         print_json({"library": str(path), "import": report.to_json() if report else None})
         return
     if report is None:
-        note(f"library ready at {path}")
+        if not quiet:
+            note(f"library ready at {path}")
     elif report.added or report.styles_added or not quiet:
         note(
             f"library ready at {path}: {report.added} prompts and {report.styles_added} styles added, "
@@ -44,7 +53,10 @@ def init(
 def stats(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Counts of prompts, styles, renders, packs and tags, and the most used ones.
 
-    Example: promptlib stats --json
+    Example:
+
+    \b
+      promptlib stats --json
     """
     with open_library(create=False) as lib:
         data = lib.stats()
@@ -75,7 +87,13 @@ def _stats_table(data: dict[str, object]) -> None:
 def overview(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: stats and newest entries.")] = False,
 ) -> None:
-    """A summary of the library and the newest entries (what `promptlib tui` shows without a terminal)."""
+    """A summary of the library and the newest entries (what `promptlib tui` shows without a terminal).
+
+    Example:
+
+    \b
+      promptlib overview --json
+    """
     with open_library(create=False) as lib:
         data = lib.stats()
         recent = lib.entries(limit=10)
@@ -96,6 +114,12 @@ def tui() -> None:
     """Open the terminal UI: browse, search, preview, edit (what `make run` opens).
 
     Without a terminal (piped output, CI) it prints the overview instead.
+
+    Examples:
+
+    \b
+      promptlib tui
+      promptlib --library ~/prompts tui
     """
     import sys
 

@@ -51,7 +51,10 @@ def models(folder: Folders = None, as_json: JSON = False) -> None:
     Reads only configs and safetensors headers (nothing is loaded). Folders come from config.toml's
     [render] model_dirs and --folder.
 
-    Example: promptlib models --folder ~/stable-diffusion-webui/models/Stable-diffusion
+    Example:
+
+    \b
+      promptlib models --folder ~/stable-diffusion-webui/models/Stable-diffusion
     """
     from promptlib.render.models import list_models
 

@@ -27,8 +27,8 @@ def import_(
 
     Examples:
 
+    \b
       promptlib import ~/stable-diffusion-webui/styles.csv
-
       promptlib import ~/ComfyUI/output --pack comfy --link
     """
     if fmt is not None:
@@ -77,7 +77,14 @@ def export(
         ),
     ] = "pack",
     name: Annotated[str, typer.Option("--name", help="Pack name (pack format).")] = "my-prompts",
-    query: Annotated[str, typer.Option("--query", "-q", help="Only entries matching this query.")] = "",
+    query: Annotated[
+        str,
+        typer.Option(
+            "--query",
+            metavar="QUERY",
+            help="Only entries matching this query (the language of `promptlib search`; -q is --quiet elsewhere).",
+        ),
+    ] = "",
     author: Annotated[str | None, typer.Option("--author", help="Author (pack format).")] = None,
     license_: Annotated[str | None, typer.Option("--license", help="Licence, e.g. CC0-1.0 (pack format).")] = None,
     images: Annotated[bool, typer.Option("--images", help="Include render images (pack format).")] = False,
@@ -88,8 +95,8 @@ def export(
 
     Examples:
 
+    \b
       promptlib export ./portraits.zip --name portraits --query 'tag:portrait' --license CC-BY-4.0
-
       promptlib export styles.csv --format a1111-styles
     """
     with open_library(create=False) as lib:
@@ -109,7 +116,13 @@ def export(
 
 
 def pack_schema() -> None:
-    """Print the JSON Schema of the native pack manifest (pack.json)."""
+    """Print the JSON Schema of the native pack manifest (pack.json); docs/pack-format.md describes the format.
+
+    Example:
+
+    \b
+      promptlib pack-schema > pack-schema.json
+    """
     from promptlib.packs.schema import PackManifest
 
     print_json(PackManifest.model_json_schema(by_alias=True))

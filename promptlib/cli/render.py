@@ -39,7 +39,12 @@ Seed = Annotated[str | None, typer.Option("--seed", help="Seed, or 'random' (def
 Size = Annotated[str | None, typer.Option("--size", help="WIDTHxHEIGHT (default: the model's native size).")]
 ClipSkip = Annotated[int | None, typer.Option("--clip-skip", min=1, max=12, help="CLIP skip (A1111: 1 = none).")]
 Vae = Annotated[str | None, typer.Option("--vae", help="VAE override: a diffusers VAE folder or .safetensors.")]
-Loras = Annotated[list[str] | None, typer.Option("--lora", help="LoRA as PATH_OR_NAME[:WEIGHT] (repeatable).")]
+Loras = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--lora", metavar="PATH_OR_NAME[:WEIGHT]", help="A LoRA and its weight, e.g. detail:0.6 (repeatable)."
+    ),
+]
 Dtype = Annotated[str | None, typer.Option("--dtype", help="fp16, bf16 or fp32 (default: fp16 on GPU, fp32 on CPU).")]
 Device = Annotated[str | None, typer.Option("--device", help="cuda, cuda:1, mps or cpu (default: auto).")]
 Batch = Annotated[int, typer.Option("--batch", "-b", min=1, max=64, help="Images per batch (compatible jobs).")]
@@ -254,7 +259,7 @@ def render(
     clip_skip: ClipSkip = None,
     vae: Vae = None,
     lora: Loras = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Render at most this many entries.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-k", min=1, help="Render at most this many entries.")] = None,
     batch: Batch = 4,
     dtype: Dtype = None,
     device: Device = None,
@@ -282,8 +287,8 @@ def render(
 
     Examples:
 
+    \b
       promptlib render 12 13 --model ~/models/dreamshaper_8.safetensors --n 4 --batch 4
-
       promptlib render 'pack:promptlib-starter' --model stabilityai/stable-diffusion-xl-base-1.0 --steps 30 --json
     """
     wanted = " ".join(target)  # ids the library reads as ids ('3 4,9'), or the one query
@@ -349,7 +354,10 @@ def rerun(
     By default the original batch geometry and pixel-affecting options are replayed, so in the same environment the
     new image is bit-identical to the old one.
 
-    Example: promptlib rerun 42 --json
+    Example:
+
+    \b
+      promptlib rerun 42 --json
     """
     with open_library(create=False) as lib:
         options = _replay_options(lib, loose or bool(device), device, allow_pickle, allow_download)
@@ -377,7 +385,10 @@ def verify(
     """Re-render a stored render (storing nothing) and report 'identical' or the drift: max abs pixel difference,
     PSNR, and which environment fingerprint fields differ. Exits 0 when identical, 3 on drift.
 
-    Example: promptlib verify 42   (exit 0: identical, 3: drift)
+    Example:
+
+    \b
+      promptlib verify 42   (exit 0: identical, 3: drift)
     """
     with open_library(create=False) as lib:
         options = _replay_options(lib, loose or bool(device), device, allow_pickle, allow_download)
@@ -435,6 +446,7 @@ def grid(
 
     Example:
 
+    \b
       promptlib grid 12 --x seed=1,2,3 --y 'sampler="Euler a","DPM++ 2M"' --animate sweep.webp
     """
     with open_library(create=False) as lib:
@@ -476,7 +488,10 @@ def grid(
 def schedulers(as_json: RowsJSON = False) -> None:
     """The scheduler registry: A1111 name → diffusers class and overrides, recommended steps, UNet calls per step.
 
-    Example: promptlib schedulers --json
+    Example:
+
+    \b
+      promptlib schedulers --json
     """
     from promptlib.render.schedulers import table_rows
 
@@ -561,8 +576,8 @@ def bench_render(
 
     Examples:
 
+    \b
       promptlib bench render --random-weights --scenario issue --cuda-graphs --json --out bench.json
-
       promptlib bench render --random-weights --arch sdxl --batch 1,4 --schedulers all
     """
     from promptlib.render import bench

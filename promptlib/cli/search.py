@@ -11,35 +11,35 @@ from promptlib.cli.output import entries_table, note, open_library, print_json
 QUERY_HELP = """\
 Search prompts. Words are ANDed and ranked by bm25 over title, prompt, tags, notes and negative prompt.
 
-  "exact phrase"    -word (exclude)    word OR other    cyber* (prefix)
-  tag:landscape  pack:promptlib-starter  model:sdxl  sampler:"Euler a"  schedule:karras  lora:detail
-  steps:20-30  cfg:>=7  seed:123  size:512x768  rating:>=4  fav:yes  has:image
-  title:castle  neg:blurry  notes:tip  collection:moodboard   (any filter can be negated: -tag:draft)
+\b
+  "exact phrase"   -word (exclude)   word OR other   cyber* (prefix)
+  tag:landscape  pack:promptlib-starter  model:sdxl  sampler:"Euler a"
+  schedule:karras  lora:detail  steps:20-30  cfg:>=7  seed:123  size:512x768
+  rating:>=4  fav:yes  has:image  title:castle  neg:blurry  notes:tip
+  collection:moodboard   (any filter can be negated: -tag:draft)
 
 Semantic search (after `promptlib index build`): --mode hybrid (the default when an index exists) fuses bm25
 with CLIP similarity of the images; --mode semantic uses similarity alone. Filters restrict both.
 
-  --image FILE       images that look like FILE        --like RENDER_ID   images like a stored render
-  --similar-prompts  prompts that mean the same (with --like, RENDER_ID is an entry id)
+\b
+  --image FILE       images that look like FILE
+  --like RENDER_ID   images like a stored render
+  --similar-prompts  prompts that mean the same (--like then takes an entry id)
 
-Examples:
+Examples (a query that starts with '-' goes after '--', options before it):
 
+\b
   promptlib search 'foggy harbour -people'
-
   promptlib search 'portrait tag:studio steps:>=30' -k 5 --json
-
   promptlib search 'a lighthouse at night' --mode semantic
-
   promptlib search --image ref.png 'tag:landscape'
-
   promptlib search --like 42
-
-  promptlib search -k 5 -- '-tag:anime'     (a query that starts with '-' goes after '--', options before it)
+  promptlib search -k 5 -- '-tag:anime'
 """
 
 
 def search(
-    query: Annotated[str, typer.Argument(help="The query; see above.")] = "",
+    query: Annotated[str, typer.Argument(help="The query; see above.", metavar="QUERY")] = "",
     k: Annotated[
         int | None,
         typer.Option("-k", "--limit", min=1, help="How many results (default: config.toml's search.default_limit)."),

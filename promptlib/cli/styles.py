@@ -18,7 +18,10 @@ JSON = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def list_styles(as_json: JSON = False) -> None:
     """List style templates.
 
-    Example: promptlib styles list --json
+    Example:
+
+    \b
+      promptlib styles list --json
     """
     with open_library(create=False) as lib:
         found = lib.styles()
@@ -42,7 +45,13 @@ def list_styles(as_json: JSON = False) -> None:
 
 @styles_app.command()
 def show(name: Annotated[str, typer.Argument(help="Style name.")], as_json: JSON = False) -> None:
-    """Show one style."""
+    """Show one style: its template and negative prompt.
+
+    Example:
+
+    \b
+      promptlib styles show cinematic --json
+    """
     with open_library(create=False) as lib:
         style = lib.style(name)
     if as_json:
@@ -62,7 +71,10 @@ def add(
 ) -> None:
     """Add a style template.
 
-    Example: promptlib styles add cinematic 'cinematic still of {prompt}, 35mm, film grain' -n 'cartoon'
+    Example:
+
+    \b
+      promptlib styles add cinematic 'cinematic still of {prompt}, 35mm, film grain' -n 'cartoon'
     """
     with open_library(create=False) as lib:
         lib.add_style(name, prompt, negative_prompt=negative)
@@ -77,7 +89,10 @@ def apply(
 ) -> None:
     """Rewrite an entry's prompt through a style template.
 
-    Example: promptlib styles apply cinematic 12
+    Example:
+
+    \b
+      promptlib styles apply cinematic 12
     """
     with open_library(create=False) as lib:
         entry = lib.apply_style(entry_id, name)
