@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     import threading
 
     from promptlib.importing import ImageItem, ImportSummary
+    from promptlib.packs.exporting import ExportSummary
     from promptlib.render.renderer import RenderOptions
     from promptlib.render.results import GridResult, Rendered, RenderProgress, RenderRun, VerifyReport
     from promptlib.search.duplicates import DuplicateCluster
@@ -138,6 +139,8 @@ class Library:
         self.images = ImageStore(path)
         self.config = self._load_config()
         self.last_backup: Path | None = None
+        self.schema_on_open: str | None = None  # the revision found before any upgrade (None: a new database)
+        self.upgraded = False  # whether opening upgraded the schema
         self._ensure_schema()
         self.db = Database(self.db_path)
         self.images.sweep_temp()
@@ -172,6 +175,7 @@ class Library:
         except sqlite3.Error as exc:
             raise LibraryError(f"cannot open {self.db_path}: {exc}") from exc
         try:
+            self.schema_on_open = migrate.current_revision(conn)
             due = migrate.needs_upgrade(conn)
         except sqlite3.DatabaseError as exc:
             raise LibraryError(f"{self.db_path} is not a SQLite database or is corrupt ({exc})") from exc
@@ -179,6 +183,7 @@ class Library:
             conn.close()
         if due:
             self.last_backup = migrate.upgrade(self.path, self.db_path, backups_dir=self.path / cfg.BACKUPS_DIR)
+            self.upgraded = True
 
     def close(self) -> None:
         # Index changes held in memory reach disk now, not only at exit. Closing must not fail: a stale index is
@@ -870,13 +875,35 @@ class Library:
         include_images: bool = False,
         overwrite: bool = False,
     ) -> Path:
-        """Write the entries matching `query` (all by default) and the styles in format `fmt`.
+        """Write the entries matching `query` (all by default) and the styles in format `fmt`; returns the file, zip
+        or folder written (`export_summary` also says how many entries, styles and images it holds).
 
         Formats: ``pack`` (native folder, or zip when `target` ends in .zip), ``a1111-styles``, ``fooocus-styles``,
         ``invokeai-presets``, ``prompts-from-file``, ``jsonl``, ``csv``. An existing file, or a folder with files
         in it, is only written over with `overwrite`. Raises ValidationError for an unknown format or an existing
         target, QueryError for a bad query.
         """
+        return self.export_summary(
+            target, fmt=fmt, name=name, query=query, author=author, license=license, description=description,
+            include_styles=include_styles, include_images=include_images, overwrite=overwrite,
+        ).path  # fmt: skip
+
+    def export_summary(
+        self,
+        target: str | os.PathLike[str],
+        *,
+        fmt: str = "pack",
+        name: str = "my-prompts",
+        query: str = "",
+        author: str | None = None,
+        license: str | None = None,
+        description: str = "",
+        include_styles: bool = True,
+        include_images: bool = False,
+        overwrite: bool = False,
+    ) -> ExportSummary:
+        """`export`, returning what was written: the path, the format and the entries, styles and image files it
+        holds (what ``promptlib export --json`` prints). Raises as `export` does."""
         from promptlib.packs import exporting
 
         target = Path(target)
@@ -1340,6 +1367,11 @@ class Library:
         out["schema"] = migrate.current_revision(self.db.conn)
         out["db_bytes"] = self.db_path.stat().st_size
         return out
+
+    def schema_revision(self) -> str | None:
+        """The schema revision of library.db now (after any upgrade opening the library made)."""
+        with self.db.lock:
+            return migrate.current_revision(self.db.conn)
 
     def backup(self, target: str | os.PathLike[str] | None = None) -> Path:
         """A consistent copy of library.db made with SQLite's backup API (default: ``backups/``). A `target` that

@@ -17,7 +17,7 @@ PARAMS = {"model", "model_hash", "vae", "sampler", "schedule", "steps", "cfg_sca
 RENDER = {"id", "prompt_id", "image_sha256", "image_path", "linked", "width", "height", "file_size", "format", "kind",
           "recipe", "environment", "timings", "created_at"}  # fmt: skip
 SEARCH_HIT = ENTRY | {"score", "scores", "render_id"}
-STYLE = {"id", "name", "prompt", "negative_prompt", "notes", "tags", "pack"}
+STYLE = {"id", "name", "prompt", "negative_prompt", "notes", "tags", "pack"}  # styles list, show, add
 
 INIT = {"library", "import"}
 INIT_IMPORT = {"pack", "format", "imported", "duplicates", "styles_imported", "styles_duplicates", "images_imported",
@@ -39,6 +39,9 @@ IMPORT = {"imported", "duplicates", "failed", "ids", "styles_imported", "styles_
           "files", "skipped", "warnings"}  # fmt: skip
 FAILED_FILE = {"path", "reason"}
 
+EXPORT = {"path", "format", "exported", "styles_exported", "images_exported"}
+
+DB_UPGRADE = {"upgraded", "from_schema", "to_schema", "backup"}
 DB_BACKUP = {"backup"}
 DB_CHECK = {"ok", "problems"}
 DOCTOR = {"ok", "fixed", "facts", "findings"}

@@ -113,3 +113,13 @@ def test_every_command_has_an_example_printed_whole_in_its_help(
 def test_the_main_help_documents_the_shared_flags(cli: Cli) -> None:
     out = " ".join(cli("--help").out.split())  # (tests/test_cold_start.py keeps it free of heavy imports)
     assert "-q is --quiet" in out and "-k is --limit" in out and "--query in export" in out
+
+
+def test_every_command_that_prints_a_result_takes_json() -> None:
+    exempt = {"tui", "pack-schema"}  # the terminal UI; pack-schema prints JSON always
+    without = [
+        " ".join(path)
+        for path, command in LEAVES
+        if " ".join(path) not in exempt and not any("--json" in o.opts for o in _options(command))
+    ]
+    assert not without, f"commands without --json: {without}"

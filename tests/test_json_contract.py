@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from promptlib.library import Library
+from promptlib.store.migrate import HEAD_REVISION
 from tests import json_shapes as shape
 from tests.conftest import REPO, CliResult
 from tests.json_shapes import assert_shape, keys
@@ -113,14 +114,60 @@ def test_commands_that_change_entries_print_what_they_did(cli: Cli) -> None:
 
 def test_styles_stats_and_db_commands(cli: Cli, tmp_path: Path) -> None:
     cli("init", "--empty")
-    cli("styles", "add", "ink", "ink drawing of {prompt}", "-n", "photo")
+    added = _ok(cli("styles", "add", "ink", "ink drawing of {prompt}", "-n", "photo", "--json"))
+    assert_shape(added, shape.STYLE)
     listed = _ok(cli("styles", "list", "--json"))
-    assert isinstance(listed, list)
-    assert_shape(listed[0], shape.STYLE)
+    assert isinstance(listed, list) and listed == [added]  # what add printed is what was stored
     assert_shape(_ok(cli("styles", "show", "ink", "--json")), shape.STYLE)
     assert_shape(_ok(cli("stats", "--json")), shape.STATS)
     assert_shape(_ok(cli("db", "backup", str(tmp_path / "copy.db"), "--json")), shape.DB_BACKUP)
     assert_shape(_ok(cli("db", "check", "--json")), shape.DB_CHECK)
+    current = _ok(cli("db", "upgrade", "--json"))
+    assert_shape(current, shape.DB_UPGRADE)
+    assert current == {"upgraded": False, "from_schema": HEAD_REVISION, "to_schema": HEAD_REVISION, "backup": None}
+
+
+def test_db_upgrade_prints_the_revisions_and_the_backup_of_an_old_library(cli: Cli, home: Path) -> None:
+    from tests.test_migrations import _make_old_library
+
+    _make_old_library(home, revision="0001")
+    data = _ok(cli("db", "upgrade", "--json"))
+    assert_shape(data, shape.DB_UPGRADE)
+    assert isinstance(data, dict) and (data["upgraded"], data["from_schema"], data["to_schema"]) == (
+        True,
+        "0001",
+        HEAD_REVISION,
+    )
+    assert Path(data["backup"]).is_file() and Path(data["backup"]).parent == home / "backups"
+    assert _ok(cli("db", "upgrade", "--json"))["upgraded"] is False  # type: ignore[index]
+    said = cli("db", "upgrade")
+    assert said.code == 0 and f"schema {HEAD_REVISION} is current: nothing to upgrade" in said.err
+
+
+def test_export_prints_the_path_format_and_what_the_file_holds(cli: Cli, home: Path, tmp_path: Path) -> None:
+    cli("init", "--empty")
+    fox = cli("add", "a red fox", "--tag", "animals", "--json").json()["id"]
+    cli("add", "a lighthouse", "--tag", "sea")
+    cli("styles", "add", "ink", "ink drawing of {prompt}")
+    with Library.open(home) as lib:
+        lib.add_image(fox, _png())
+    pack = _ok(cli("export", str(tmp_path / "all.zip"), "--images", "--json"))
+    assert_shape(pack, shape.EXPORT)
+    assert pack == {"path": str(tmp_path / "all.zip"), "format": "pack", "exported": 2, "styles_exported": 1,
+                    "images_exported": 1}  # fmt: skip
+    lines = _ok(cli("export", str(tmp_path / "fox.jsonl"), "-f", "jsonl", "--query", "tag:animals", "--json"))
+    assert isinstance(lines, dict) and (lines["format"], lines["exported"], lines["styles_exported"]) == ("jsonl", 1, 0)
+    assert len((tmp_path / "fox.jsonl").read_text().splitlines()) == lines["exported"]
+    styles = _ok(cli("export", str(tmp_path / "styles.csv"), "-f", "a1111_styles", "--json"))
+    assert isinstance(styles, dict) and (styles["format"], styles["exported"], styles["styles_exported"]) == (
+        "a1111-styles",
+        0,
+        1,
+    )
+    refused = cli("export", str(tmp_path / "fox.jsonl"), "-f", "jsonl", "--json")  # the file exists: no --force
+    assert refused.code == 2 and refused.out == "" and len(refused.err.strip().splitlines()) == 1
+    said = cli("export", str(tmp_path / "again.zip"), "--query", "tag:sea")
+    assert said.code == 0 and said.out == "" and f"wrote {tmp_path / 'again.zip'}: 1 entry, 1 style" in said.err
 
 
 def test_doctor_prints_facts_and_findings(cli: Cli, home: Path) -> None:

@@ -12,17 +12,30 @@ db_app = typer.Typer(help="Database maintenance: upgrade, backup, check.", no_ar
 
 
 @db_app.command()
-def upgrade() -> None:
-    """Upgrade the library's schema (a backup is made first). Opening a library does this automatically.
+def upgrade(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the schema revision before and after, and the backup, as JSON.")
+    ] = False,
+) -> None:
+    """Upgrade the library's schema to this promptlib's, backing library.db up first, and say what was done.
+    Any command that opens an older library upgrades it the same way.
 
     Example:
 
     \b
-      promptlib db upgrade
+      promptlib db upgrade --json
     """
     with open_library(create=False) as lib:
-        backup = lib.last_backup
-    note(f"schema is current{f'; backup at {backup}' if backup else ''}")
+        before, now, backup = lib.schema_on_open, lib.schema_revision(), lib.last_backup
+        upgraded = lib.upgraded
+    if as_json:
+        print_json(
+            {"upgraded": upgraded, "from_schema": before, "to_schema": now, "backup": str(backup) if backup else None}
+        )
+    elif upgraded:
+        note(f"schema upgraded from {before or 'none'} to {now}" + (f"; backup at {backup}" if backup else ""))
+    else:
+        note(f"schema {now} is current: nothing to upgrade")
 
 
 @db_app.command()

@@ -82,13 +82,16 @@ def export(
         typer.Option(
             "--query",
             metavar="QUERY",
-            help="Only entries matching this query (the language of `promptlib search`; -q is --quiet elsewhere).",
+            help="Only entries matching this query (the language of `promptlib search`).",
         ),
     ] = "",
     author: Annotated[str | None, typer.Option("--author", help="Author (pack format).")] = None,
     license_: Annotated[str | None, typer.Option("--license", help="Licence, e.g. CC0-1.0 (pack format).")] = None,
     images: Annotated[bool, typer.Option("--images", help="Include render images (pack format).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Write over an existing file or non-empty folder.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print what was written as JSON: path, format and counts.")
+    ] = False,
 ) -> None:
     """Export entries and styles: a native pack, or another tool's format. An existing file or a folder with
     files in it is left alone unless --force is given.
@@ -100,7 +103,7 @@ def export(
       promptlib export styles.csv --format a1111-styles
     """
     with open_library(create=False) as lib:
-        path = lib.export(
+        summary = lib.export_summary(
             target,
             fmt=fmt,
             name=name,
@@ -112,7 +115,10 @@ def export(
         )
         if query.strip() and not lib.count(query, limit=1):
             note(f"no entry matches {query!r}: the export holds no entries")
-    note(f"wrote {path}")
+    if as_json:
+        print_json(summary.to_json())
+        return
+    note(f"wrote {summary.describe()}")
 
 
 def pack_schema() -> None:

@@ -66,8 +66,11 @@ def show(name: Annotated[str, typer.Argument(help="Style name.")], as_json: JSON
 @styles_app.command()
 def add(
     name: Annotated[str, typer.Argument(help="Style name.")],
-    prompt: Annotated[str, typer.Argument(help="Template; {prompt} marks where the entry's prompt goes.")],
+    prompt: Annotated[
+        str, typer.Argument(help="The template; {prompt} marks where the entry's prompt goes.", metavar="TEMPLATE")
+    ],
     negative: Annotated[str, typer.Option("--negative", "-n", help="Negative prompt.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stored style as JSON.")] = False,
 ) -> None:
     """Add a style template.
 
@@ -77,8 +80,11 @@ def add(
       promptlib styles add cinematic 'cinematic still of {prompt}, 35mm, film grain' -n 'cartoon'
     """
     with open_library(create=False) as lib:
-        lib.add_style(name, prompt, negative_prompt=negative)
-    note(f"added style {name!r}")
+        style = lib.add_style(name, prompt, negative_prompt=negative)
+    if as_json:
+        print_json(style.to_json())
+    else:
+        note(f"added style {style.name!r}")
 
 
 @styles_app.command()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError as PydanticError
 
@@ -33,9 +34,45 @@ _MODULES = {
     "prompts-from-file": "prompts_from_file",
     "jsonl": "jsonl",
 }
+STYLE_FORMATS = ("a1111-styles", "fooocus-styles", "invokeai-presets")  # these hold styles only; the rest entries
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = ("id", "title", "prompt", "negative_prompt", "tags", "rating", "favourite", "notes", "model",
                "sampler", "schedule", "steps", "cfg_scale", "seed", "width", "height", "clip_skip")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What an export wrote, in the shape ``promptlib export --json`` prints (the names mirror `ImportSummary`)."""
+
+    path: Path  # the file, zip or pack folder written
+    format: str  # as `--format` names it: pack, a1111-styles, ...
+    exported: int  # entries written
+    styles_exported: int
+    images_exported: int  # image files (one per distinct image; a pack with --images only)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "exported": self.exported,
+            "styles_exported": self.styles_exported,
+            "images_exported": self.images_exported,
+        }
+
+    def describe(self) -> str:
+        """One line for people: the path and what the format holds ('out.zip: 12 entries, 3 styles, 4 images')."""
+        counts = []
+        if self.format not in STYLE_FORMATS:
+            counts.append(_plural(self.exported, "entry", "entries"))
+        if self.format in (*STYLE_FORMATS, "pack"):
+            counts.append(_plural(self.styles_exported, "style", "styles"))
+        if self.images_exported:
+            counts.append(_plural(self.images_exported, "image", "images"))
+        return f"{self.path}: {', '.join(counts)}"
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
 
 
 def neutralize_cell(value: str) -> str:
@@ -98,8 +135,8 @@ def export(
     description: str,
     include_styles: bool,
     include_images: bool,
-) -> Path:
-    """Write an export; see `Library.export`."""
+) -> ExportSummary:
+    """Write an export and say what it holds; see `Library.export`."""
     fmt = fmt.replace("_", "-")  # a1111_styles, as `import --format` spells it, works too
     if fmt not in EXPORT_FORMATS:
         raise ValidationError(f"unknown export format {fmt!r} (one of: {', '.join(EXPORT_FORMATS)})")
@@ -119,7 +156,8 @@ def export(
     if manifest is not None:
         from promptlib.packs.native import write_pack
 
-        return write_pack(target, manifest, entries, styles, images)
+        path = write_pack(target, manifest, entries, styles, images)
+        return ExportSummary(path, fmt, len(entries), len(styles), len(images))
     if fmt == "csv":
         data = _entries_csv(lib, query)
     else:
@@ -138,7 +176,9 @@ def export(
 
     with atomic_file(target) as handle:  # nothing half-written is left behind
         handle.write(data)
-    return target
+    if fmt in STYLE_FORMATS:
+        return ExportSummary(target, fmt, 0, len(styles), 0)
+    return ExportSummary(target, fmt, len(entries), 0, 0)
 
 
 def _entries_csv(lib: Library, query: str) -> bytes:
