@@ -383,12 +383,16 @@ class Library:
         return self.get(entry_id)
 
     def duplicate(self, entry_id: int) -> Entry:
-        """A copy of an entry (text, tags, params; not its renders) with " (copy)" after the title."""
+        """A copy of an entry (text, tags, params; not its renders; its source says ``duplicate_of``). A titled
+        entry's copy has " (copy)" after the title (cut to fit the limit); an untitled one's stays untitled, shown
+        by its prompt as every untitled entry is."""
         entry = self.get(entry_id)
+        suffix = " (copy)"
+        title = entry.title.strip()
         return self.add(
             entry.prompt,
             negative_prompt=entry.negative_prompt,
-            title=(entry.title + " (copy)").strip(),
+            title=title[: MAX_TITLE_CHARS - len(suffix)].rstrip() + suffix if title else "",
             notes=entry.notes,
             tags=entry.tags,
             params={k: v for k, v in entry.params.items() if v not in (None, [], {})},

@@ -306,6 +306,18 @@ def test_an_export_whose_query_matches_nothing_says_so(cli: Cli, tmp_path: Path)
     assert (tmp_path / "foxes.jsonl").read_text().count("a red fox") == 1
 
 
+def test_dup_of_an_untitled_entry_is_shown_like_the_original(cli: Cli) -> None:
+    cli("init", "--empty")
+    untitled = cli("add", "a misty forest at dawn", "--json").json()["id"]
+    titled = cli("add", "a red fox", "--title", "Fox", "--json").json()["id"]
+    copy = cli("dup", str(untitled), "--json").json()
+    assert copy["title"] == "" and copy["source"]["duplicate_of"] == untitled
+    assert cli("dup", str(titled), "--json").json()["title"] == "Fox (copy)"
+    table = cli("list").out
+    assert table.count("(copy)") == 1 and "Fox (copy)" in table  # only the titled copy says so
+    assert table.count("a misty forest at dawn") == 2
+
+
 def test_rate_and_fav_say_what_they_did(cli: Cli) -> None:
     cli("init", "--empty")
     pid = str(cli("add", "x", "--json").json()["id"])

@@ -124,6 +124,21 @@ def test_duplicate_copies_text_tags_and_params(lib: Library) -> None:
     assert copy.tags == entry.tags and copy.params["steps"] == 25
 
 
+def test_a_duplicate_of_an_untitled_entry_stays_untitled(lib: Library) -> None:
+    entry = lib.add("a misty forest", tags=["trees"])
+    copy = lib.duplicate(entry.id)
+    assert copy.title == "" and copy.prompt == entry.prompt and copy.source["duplicate_of"] == entry.id
+    assert lib.duplicate(lib.add("x", title="   ").id).title == ""  # a blank title is no title
+
+
+def test_a_duplicate_of_a_title_at_the_limit_is_cut_to_fit(lib: Library) -> None:
+    from promptlib.limits import MAX_TITLE_CHARS
+
+    entry = lib.add("x", title="t" * MAX_TITLE_CHARS)
+    copy = lib.duplicate(entry.id)
+    assert len(copy.title) == MAX_TITLE_CHARS and copy.title.endswith("t (copy)")
+
+
 def test_styles_apply_placeholder_or_append(lib: Library) -> None:
     lib.add_style("cinematic", "cinematic still of {prompt}, 35mm", negative_prompt="cartoon")
     lib.add_style("plain", "highly detailed")

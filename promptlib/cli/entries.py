@@ -438,7 +438,8 @@ def _entries(count: int) -> str:
 def dup(
     entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MAX_ID)], as_json: EntryJSON = False
 ) -> None:
-    """Duplicate an entry (text, tags and parameters).
+    """Duplicate an entry (text, tags and parameters; not its renders). The copy of a titled entry is titled
+    'TITLE (copy)'; the copy of an untitled one stays untitled, listed by its prompt like the original.
 
     Example:
 
