@@ -87,6 +87,13 @@ def test_every_parser_has_a_target() -> None:
     assert parsers and parsers - fuzzed == set()
 
 
+def test_docs_reliability_states_how_many_targets_are_registered() -> None:
+    from tests.conftest import REPO
+
+    text = " ".join((REPO / "docs" / "RELIABILITY.md").read_text(encoding="utf-8").split())
+    assert f"{len(TARGETS)} targets are registered now" in text
+
+
 @pytest.mark.parametrize("name", sorted(TARGETS))
 def test_fuzzed_input_raises_only_promptlib_errors(name: str, request: pytest.FixtureRequest) -> None:
     long = knobs.long_mode(request.config)
