@@ -208,10 +208,10 @@ def test_export_never_writes_over_a_file_or_into_a_full_folder_without_force(cli
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("add",), "Missing argument 'prompt'. (see 'promptlib add -h')"),
+        (("add",), "Missing argument 'PROMPT'. (see 'promptlib add -h')"),
         (("search", "--jsn", "x"), "No such option: --jsn (Possible options: --json)"),
         (("nosuch",), "No such command 'nosuch'. (see 'promptlib -h')"),
-        (("show", "x"), "Invalid value for 'entry_id'"),
+        (("show", "x"), "Invalid value for 'ENTRY_ID'"),
     ],
 )
 def test_usage_errors_are_one_line_naming_the_problem_and_the_help(

@@ -123,3 +123,13 @@ def test_every_command_that_prints_a_result_takes_json() -> None:
         if " ".join(path) not in exempt and not any("--json" in o.opts for o in _options(command))
     ]
     assert not without, f"commands without --json: {without}"
+
+
+def test_arguments_are_named_in_capitals_in_usage_lines() -> None:
+    lower = [
+        (" ".join(path), p.name)
+        for path, command in LEAVES
+        for p in command.params
+        if p.param_type_name == "argument" and not (p.metavar and p.metavar == p.metavar.upper())
+    ]
+    assert not lower, f"arguments shown as {{name}} rather than NAME: {lower}"  # styles add's {prompt} misled

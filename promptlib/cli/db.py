@@ -40,7 +40,9 @@ def upgrade(
 
 @db_app.command()
 def backup(
-    target: Annotated[str | None, typer.Argument(help="File or folder (default: <library>/backups/).")] = None,
+    target: Annotated[
+        str | None, typer.Argument(metavar="TARGET", help="File or folder (default: <library>/backups/).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Copy library.db with SQLite's online backup API (safe while other processes write).

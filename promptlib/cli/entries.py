@@ -123,7 +123,7 @@ Param = Annotated[
 
 
 def add(
-    prompt: Annotated[str, typer.Argument(help="The prompt ('-' reads it from stdin).")],
+    prompt: Annotated[str, typer.Argument(metavar="PROMPT", help="The prompt ('-' reads it from stdin).")],
     negative: Negative = None,
     title: Title = None,
     notes: Notes = None,
@@ -140,7 +140,7 @@ def add(
     fav: Annotated[bool, typer.Option("--fav", help="Mark as favourite.")] = False,
     as_json: EntryJSON = False,
 ) -> None:
-    """Add a prompt.
+    """Add a prompt, with its negative prompt, tags and generation parameters; prints its id.
 
     Example:
 
@@ -169,7 +169,8 @@ def add(
 
 
 def show(
-    entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MAX_ID)], as_json: EntryJSON = False
+    entry_id: Annotated[int, typer.Argument(metavar="ENTRY_ID", help="Entry id.", min=1, max=MAX_ID)],
+    as_json: EntryJSON = False,
 ) -> None:
     """Show one entry with all its parameters and renders.
 
@@ -187,7 +188,7 @@ def show(
 
 
 def edit(
-    entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MAX_ID)],
+    entry_id: Annotated[int, typer.Argument(metavar="ENTRY_ID", help="Entry id.", min=1, max=MAX_ID)],
     prompt: Annotated[str | None, typer.Option("--prompt", help="New prompt ('-' reads stdin).")] = None,
     negative: Negative = None,
     title: Title = None,
@@ -329,7 +330,7 @@ def list_entries(
     sort: Annotated[str, typer.Option("--sort", help="new, old, rating, title or score.")] = "new",
     as_json: JSON = False,
 ) -> None:
-    """List entries, newest first.
+    """List entries, newest first (--sort for another order), all or those matching QUERY.
 
     Example:
 
@@ -388,11 +389,11 @@ def tags(as_json: JSON = False) -> None:
 
 
 def rate(
-    rating: Annotated[str, typer.Argument(help="0-5, or 'none' to clear.")],
+    rating: Annotated[str, typer.Argument(metavar="RATING", help="0-5, or 'none' to clear.")],
     ids: IDS,
     as_json: DoneJSON = False,
 ) -> None:
-    """Rate entries 0-5 stars.
+    """Rate entries 0-5 stars: the rating first, then the entry ids.
 
     Example:
 
@@ -416,7 +417,7 @@ def fav(
     off: Annotated[bool, typer.Option("--off", help="Remove the favourite mark.")] = False,
     as_json: DoneJSON = False,
 ) -> None:
-    """Mark entries as favourites.
+    """Mark entries as favourites (--off takes the mark away).
 
     Example:
 
@@ -436,7 +437,8 @@ def _entries(count: int) -> str:
 
 
 def dup(
-    entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MAX_ID)], as_json: EntryJSON = False
+    entry_id: Annotated[int, typer.Argument(metavar="ENTRY_ID", help="Entry id.", min=1, max=MAX_ID)],
+    as_json: EntryJSON = False,
 ) -> None:
     """Duplicate an entry (text, tags and parameters; not its renders). The copy of a titled entry is titled
     'TITLE (copy)'; the copy of an untitled one stays untitled, listed by its prompt like the original.
@@ -455,7 +457,7 @@ def dup(
 
 
 def collect(
-    name: Annotated[str, typer.Argument(help="Collection name (created if new).")],
+    name: Annotated[str, typer.Argument(metavar="COLLECTION", help="Collection name (created if new).")],
     ids: IDS,
     remove: Annotated[bool, typer.Option("--remove", help="Take the entries out of the collection.")] = False,
     as_json: DoneJSON = False,

@@ -11,14 +11,21 @@ from promptlib.cli.output import note, open_library, print_json, progress_bar
 
 
 def import_(
-    paths: Annotated[list[Path], typer.Argument(help="Files, folders (recursive) and zips.")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATHS", help="Files, folders (recursive) and zips.")],
     fmt: Annotated[
         str | None,
-        typer.Option("--format", "-f", help="Force a format for style/prompt files (default: from the content)."),
+        typer.Option(
+            "--format",
+            "-f",
+            help="Read style/prompt files as a1111-styles, fooocus-styles, invokeai-presets, prompts-from-file,"
+            " jsonl or promptlib-pack (default: detected from the content).",
+        ),
     ] = None,
     pack: Annotated[str | None, typer.Option("--pack", help="Put what is imported in this pack.")] = None,
     link: Annotated[bool, typer.Option("--link", help="Reference images where they are instead of copying.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print {imported, duplicates, failed, ids}.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print what was imported as JSON: counts, ids, failed files and why.")
+    ] = False,
 ) -> None:
     """Import what other tools wrote, detected from content: promptlib packs (folder or .zip), A1111 styles.csv,
     Fooocus / sdxl_prompt_styler style JSON, InvokeAI style presets, A1111 prompts_from_file lines, JSONL, and
@@ -67,7 +74,7 @@ def import_(
 
 
 def export(
-    target: Annotated[Path, typer.Argument(help="File, folder or .zip to write.")],
+    target: Annotated[Path, typer.Argument(metavar="TARGET", help="File, folder or .zip to write.")],
     fmt: Annotated[
         str,
         typer.Option(
@@ -122,7 +129,7 @@ def export(
 
 
 def pack_schema() -> None:
-    """Print the JSON Schema of the native pack manifest (pack.json); docs/pack-format.md describes the format.
+    """Print the JSON Schema of pack.json, the manifest of a native pack (the format: docs/pack-format.md).
 
     Example:
 

@@ -340,7 +340,7 @@ def _replay_options(
 
 
 def rerun(
-    render_id: Annotated[int, typer.Argument(help="The render to re-render.", min=1, max=MAX_ID)],
+    render_id: Annotated[int, typer.Argument(metavar="RENDER_ID", help="The render to re-render.", min=1, max=MAX_ID)],
     loose: Annotated[
         bool, typer.Option("--loose", help="Render alone with default options, not the original batch geometry.")
     ] = False,
@@ -375,7 +375,7 @@ def rerun(
 
 
 def verify(
-    render_id: Annotated[int, typer.Argument(help="The render to check.", min=1, max=MAX_ID)],
+    render_id: Annotated[int, typer.Argument(metavar="RENDER_ID", help="The render to check.", min=1, max=MAX_ID)],
     loose: Annotated[bool, typer.Option("--loose", help="Render alone, not in the original batch geometry.")] = False,
     device: Device = None,
     allow_pickle: AllowPickle = False,
@@ -409,7 +409,7 @@ def verify(
 
 
 def grid(
-    entry_id: Annotated[int, typer.Argument(help="The entry to vary.", min=1, max=MAX_ID)],
+    entry_id: Annotated[int, typer.Argument(metavar="ENTRY_ID", help="The entry to vary.", min=1, max=MAX_ID)],
     x: Annotated[str | None, typer.Option("--x", help="X axis: FIELD=V1,V2,… (seed=1,2,3).")] = None,
     y: Annotated[str | None, typer.Option("--y", help="Y axis: FIELD=V1,V2,….")] = None,
     z: Annotated[str | None, typer.Option("--z", help="Z axis: FIELD=V1,V2,… (one grid per value).")] = None,
@@ -442,7 +442,12 @@ def grid(
     negative prompt on/off. Every cell is stored as a render linked to the grid; the labelled grid PNG is stored.
 
     Fields: seed, steps, cfg, sampler, schedule, size, width, height, clip_skip, model, vae, dtype,
-    prompt (search/replace: the first value is searched for), negative (on/off). Ranges: 1-5, 1-9 (+2), 4-12 [5].
+    prompt (search/replace: the first value is searched for), negative (on/off). Number ranges, as in A1111:
+
+    \b
+      1-5        1, 2, 3, 4, 5
+      1-9 (+2)   1, 3, 5, 7, 9 (a step of 2)
+      4-12 [5]   4, 6, 8, 10, 12 (5 values evenly spaced)
 
     Example:
 

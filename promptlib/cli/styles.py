@@ -44,7 +44,7 @@ def list_styles(as_json: JSON = False) -> None:
 
 
 @styles_app.command()
-def show(name: Annotated[str, typer.Argument(help="Style name.")], as_json: JSON = False) -> None:
+def show(name: Annotated[str, typer.Argument(metavar="STYLE", help="Style name.")], as_json: JSON = False) -> None:
     """Show one style: its template and negative prompt.
 
     Example:
@@ -65,7 +65,7 @@ def show(name: Annotated[str, typer.Argument(help="Style name.")], as_json: JSON
 
 @styles_app.command()
 def add(
-    name: Annotated[str, typer.Argument(help="Style name.")],
+    name: Annotated[str, typer.Argument(metavar="STYLE", help="Style name.")],
     prompt: Annotated[
         str, typer.Argument(help="The template; {prompt} marks where the entry's prompt goes.", metavar="TEMPLATE")
     ],
@@ -89,11 +89,12 @@ def add(
 
 @styles_app.command()
 def apply(
-    name: Annotated[str, typer.Argument(help="Style name.")],
-    entry_id: Annotated[int, typer.Argument(help="Entry id.", min=1, max=MAX_ID)],
+    name: Annotated[str, typer.Argument(metavar="STYLE", help="Style name.")],
+    entry_id: Annotated[int, typer.Argument(metavar="ENTRY_ID", help="Entry id.", min=1, max=MAX_ID)],
     as_json: JSON = False,
 ) -> None:
-    """Rewrite an entry's prompt through a style template.
+    """Rewrite an entry's prompt and negative prompt through a style template (the entry itself changes: `dup`
+    it first to keep the original).
 
     Example:
 
