@@ -1,8 +1,12 @@
 """Safe reading of the metadata carriers of an image: PNG text chunks, EXIF, XMP and stealth pnginfo.
 
 PNG files are walked chunk by chunk (text after IDAT included) without decoding pixels; other formats go through
-Pillow's header parsing. Stealth pnginfo is looked for only in 8-bit RGB/RGBA PNGs that carry no text: the first
-rows are inflated to check for a signature, and the whole image is decoded only when one is there.
+Pillow's header parsing. Stealth pnginfo is looked for only in images that carry no generation text and whose
+pixels are stored losslessly: 8-bit RGB/RGBA PNGs (the first rows are inflated to check for a signature, and the
+whole image is decoded only when one is there) and still lossless (VP8L) WebPs, which the stealth-pnginfo
+extension also writes (there a full decode is needed: VP8L has no cheap prefix; the transpose that follows is done
+only for a signature). Lossy WebP (VP8, even with a losslessly stored ALPH alpha plane: the extension does not write
+it), JPEG and the rest are never decoded. Both decodes are bounded by STEALTH_MAX_PIXELS.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ _SIGNATURE_BITS = 15 * 8
 _LSB_ASCII = bytes(ord("0") + (i & 1) for i in range(256))  # bytes.translate table: byte -> b"0"/b"1"
 _PILLOW_FORMATS = ("JPEG", "MPO", "WEBP", "TIFF", "GIF", "BMP", "AVIF")
 _PNG_MODES = {0: "L", 2: "RGB", 3: "P", 4: "LA", 6: "RGBA"}
+# A still WebP names its image chunk within its first few chunks (VP8X, ICCP, then VP8L/VP8/ALPH).
+_MAX_WEBP_CHUNKS = 16
 _XMP_KEY = "XML:com.adobe.xmp"
 # EXIF tags worth reading as text: IFD0 ones, then the Exif sub-IFD ones.
 _IFD0_TAGS = {0x010E: "ImageDescription", 0x010F: "Make", 0x0110: "Model", 0x0131: "Software", 0x013B: "Artist"}
@@ -123,7 +129,7 @@ def _read_stream(stream: IO[bytes], size: int, *, label: str, stealth: bool) -> 
     stream.seek(0)
     if head == PNG_SIGNATURE:
         return _read_png(stream, size, label=label, stealth=stealth)
-    return _read_with_pillow(stream, label)
+    return _read_with_pillow(stream, size, label=label, stealth=stealth)
 
 
 # --- PNG -----------------------------------------------------------------------------------------------------
@@ -176,14 +182,18 @@ def _read_png(stream: IO[bytes], size: int, *, label: str, stealth: bool) -> Ima
             text.setdefault(key, value)
     xmp = text.get(_XMP_KEY)
     hidden = None
-    carried = exif.get("UserComment") or any(key.lower() in _GENERATION_KEYS for key in text)
-    if stealth and not carried and depth == 8 and color in (2, 6) and not interlace:
+    if stealth and not _carries_generation_text(text, exif) and depth == 8 and color in (2, 6) and not interlace:
         channels = 4 if color == 6 else 3
         first = first_pixels(stream, idat, width=width, height=height, channels=channels, count=_SIGNATURE_BITS)
         if first is not None and _has_stealth_signature(first, channels):
             hidden = _stealth_from_png(stream, width=width, height=height, label=label, notes=notes)
     mode = _PNG_MODES.get(color, "")
     return ImageChunks(label, "PNG", width, height, mode, text, exif, xmp, hidden, tuple(notes))
+
+
+def _carries_generation_text(text: dict[str, str], exif: dict[str, str]) -> bool:
+    """Whether generation data is already in text form: then pixels are not searched for stealth pnginfo."""
+    return bool(exif.get("UserComment")) or any(key.lower() in _GENERATION_KEYS for key in text)
 
 
 def _ihdr(body: bytes, label: str) -> tuple[int, int, int, int, int]:
@@ -267,21 +277,63 @@ def _stealth_from_png(stream: IO[bytes], *, width: int, height: int, label: str,
     stream.seek(0)
     try:
         with Image.open(stream, formats=["PNG"]) as image:
-            image.load()
-            if image.mode == "RGBA":
-                alpha = image.getchannel("A").transpose(Image.Transpose.TRANSPOSE).tobytes()
-                found = decode_stealth(alpha, signatures=_STEALTH_ALPHA, label=label)
-                if found is not None:
-                    return found
-            if image.mode not in ("RGB", "RGBA"):
-                return None
-            rgb = image.convert("RGB").transpose(Image.Transpose.TRANSPOSE).tobytes()
+            return _stealth_from_pixels(image, label=label, notes=notes)
     except (UnsafeInputError, FormatError):
         raise
     except Exception as exc:  # Pillow raises many types on corrupt pixel data; metadata reading goes on
         notes.append(f"could not decode pixels for stealth pnginfo ({type(exc).__name__})")
         return None
+
+
+def _stealth_from_pixels(image: Any, *, label: str, notes: list[str], precheck: bool = False) -> str | None:
+    """Stealth text in an opened RGB/RGBA image's alpha LSBs, else its RGB LSBs; None when there is none.
+
+    With `precheck`, the first pixels (column-major) are checked for a signature before whole channels are
+    transposed and copied (the PNG path has checked them already, before decoding).
+    """
+    from PIL import Image
+
+    image.load()
+    if image.mode not in ("RGB", "RGBA"):
+        return None
+    if precheck:
+        rows = min(image.height, _SIGNATURE_BITS)
+        columns = -(-_SIGNATURE_BITS // rows)
+        if columns > image.width:
+            return None
+        first = image.crop((0, 0, columns, rows)).transpose(Image.Transpose.TRANSPOSE).tobytes()
+        if not _has_stealth_signature(first, len(image.mode)):
+            return None
+    if image.mode == "RGBA":
+        alpha = image.getchannel("A").transpose(Image.Transpose.TRANSPOSE).tobytes()
+        found = decode_stealth(alpha, signatures=_STEALTH_ALPHA, label=label)
+        if found is not None:
+            return found
+    rgb = image.convert("RGB").transpose(Image.Transpose.TRANSPOSE).tobytes()
     return decode_stealth(rgb, signatures=_STEALTH_RGB, label=label)
+
+
+def _is_lossless_webp(stream: IO[bytes], size: int) -> bool:
+    """Whether a WebP is a still image stored as VP8L (lossless): only such pixels can still hold stealth bits."""
+    stream.seek(0)
+    head = stream.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+        return False
+    position = 12
+    for _chunk in range(_MAX_WEBP_CHUNKS):
+        stream.seek(position)
+        header = stream.read(8)
+        if len(header) < 8:
+            return False
+        kind, length = header[:4], struct.unpack("<I", header[4:])[0]
+        if kind == b"VP8L":
+            return True
+        if kind in (b"VP8 ", b"ALPH", b"ANIM", b"ANMF"):
+            return False  # lossy, or animated
+        position += 8 + length + (length & 1)
+        if position >= size:
+            return False
+    return False
 
 
 def decode_stealth(lsb_source: bytes, *, signatures: tuple[bytes, bytes], label: str = "image") -> str | None:
@@ -312,7 +364,7 @@ def decode_stealth(lsb_source: bytes, *, signatures: tuple[bytes, bytes], label:
 # --- JPEG, WEBP and others through Pillow ---------------------------------------------------------------------
 
 
-def _read_with_pillow(stream: IO[bytes], label: str) -> ImageChunks:
+def _read_with_pillow(stream: IO[bytes], size: int, *, label: str, stealth: bool) -> ImageChunks:
     from PIL import Image
 
     notes: list[str] = []
@@ -344,7 +396,25 @@ def _read_with_pillow(stream: IO[bytes], label: str) -> ImageChunks:
         exif, derived = _exif_strings(image.getexif, label=label, notes=notes)
         for key, value in derived.items():
             text.setdefault(key, value)
-        return ImageChunks(label, image.format or "", width, height, image.mode, text, exif, xmp, None, tuple(notes))
+        hidden = None
+        if stealth and image.format == "WEBP" and not _carries_generation_text(text, exif):
+            hidden = _stealth_from_webp(image, stream, size, label=label, notes=notes)
+        return ImageChunks(label, image.format or "", width, height, image.mode, text, exif, xmp, hidden, tuple(notes))
+
+
+def _stealth_from_webp(image: Any, stream: IO[bytes], size: int, *, label: str, notes: list[str]) -> str | None:
+    if not _is_lossless_webp(stream, size) or image.mode not in ("RGB", "RGBA"):
+        return None
+    if image.width * image.height > STEALTH_MAX_PIXELS:
+        notes.append("image too large to look for stealth pnginfo")
+        return None
+    try:
+        return _stealth_from_pixels(image, label=label, notes=notes, precheck=True)
+    except (UnsafeInputError, FormatError):
+        raise
+    except Exception as exc:  # Pillow raises many types on corrupt pixel data; metadata reading goes on
+        notes.append(f"could not decode pixels for stealth pnginfo ({type(exc).__name__})")
+        return None
 
 
 # --- EXIF ------------------------------------------------------------------------------------------------------

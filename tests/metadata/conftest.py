@@ -135,6 +135,19 @@ def jpeg_with_exif(exif_setter: dict[int, object], *, ifd0: dict[int, object] | 
     return out.getvalue()
 
 
+def webp(
+    pixels: bytes, width: int, height: int, *, mode: str = "RGBA", lossless: bool = True, exif: bytes | None = None
+) -> bytes:
+    """A still WebP of raw `mode` pixels: lossless (VP8L) or lossy (VP8, plus ALPH for RGBA) at quality 100."""
+    from PIL import Image
+
+    image = Image.frombytes(mode, (width, height), pixels)
+    out = io.BytesIO()
+    extra = {"exif": exif} if exif is not None else {}
+    image.save(out, "WEBP", lossless=lossless, quality=100, exact=True, **extra)
+    return out.getvalue()
+
+
 class ImageFactory:
     """The builders above, handed to tests as one session fixture (tests do not import conftest)."""
 
@@ -145,6 +158,7 @@ class ImageFactory:
     build_png = staticmethod(build_png)
     stealth_pixels = staticmethod(stealth_pixels)
     jpeg_with_exif = staticmethod(jpeg_with_exif)
+    webp = staticmethod(webp)
 
     @staticmethod
     def png_with_text(**chunks: str) -> bytes:

@@ -152,6 +152,72 @@ def test_stealth_gzip_bomb_refused(img: Any, monkeypatch: pytest.MonkeyPatch) ->
         read_chunks(img.build_png(64, 64, color_type=6, pixels=pixels))
 
 
+# --- stealth pnginfo in lossless WebP ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("compressed", "rgb"), [(True, False), (False, False), (True, True)])
+def test_stealth_in_lossless_webp(img: Any, compressed: bool, rgb: bool) -> None:
+    text = "a circle\nNegative prompt: a square\nSteps: 20, Sampler: Euler, Seed: 7"
+    pixels = img.stealth_pixels(text, 48, 40, compressed=compressed, rgb=rgb)
+    data = img.webp(pixels, 48, 40, mode="RGB" if rgb else "RGBA")
+    assert data[12:16] == b"VP8L"
+    found = read_chunks(data)
+    assert (found.format, found.stealth) == ("WEBP", text)
+    assert read_chunks(data, stealth=False).stealth is None
+
+
+def test_lossy_and_animated_webps_are_never_decoded(img: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    def fail(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("decoded pixels of a WebP that cannot carry stealth data")
+
+    pixels = img.stealth_pixels("hidden", 48, 40, compressed=False)
+    monkeypatch.setattr(chunks_module, "_stealth_from_pixels", fail)
+    lossy_alpha = img.webp(pixels, 48, 40, lossless=False)  # VP8X + ALPH + VP8
+    assert b"ALPH" in lossy_alpha[:64] and read_chunks(lossy_alpha).stealth is None
+    rgb = img.stealth_pixels("hidden", 48, 40, compressed=False, rgb=True)
+    lossy = img.webp(rgb, 48, 40, mode="RGB", lossless=False)
+    assert lossy[12:16] == b"VP8 " and read_chunks(lossy).stealth is None
+    frames = [Image.frombytes("RGBA", (48, 40), pixels), Image.new("RGBA", (48, 40))]
+    out = io.BytesIO()
+    frames[0].save(out, "WEBP", save_all=True, append_images=frames[1:], lossless=True)
+    assert b"ANIM" in out.getvalue()[:64] and read_chunks(out.getvalue()).stealth is None
+
+
+def test_lossless_webp_with_generation_exif_or_too_large_is_not_decoded(
+    img: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    pixels = img.stealth_pixels("hidden", 48, 40, compressed=False)
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\0" + "a dog\nSteps: 5".encode("utf-16-be")
+    with_text = read_chunks(img.webp(pixels, 48, 40, exif=exif.tobytes()))
+    assert with_text.exif["UserComment"] == "a dog\nSteps: 5" and with_text.stealth is None
+    monkeypatch.setattr(chunks_module, "STEALTH_MAX_PIXELS", 100)
+    found = read_chunks(img.webp(pixels, 48, 40))
+    assert found.stealth is None and any("too large" in note for note in found.warnings)
+
+
+def test_lossless_webp_without_a_signature_is_not_transposed(img: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("whole channels decoded for stealth bits without a signature")
+
+    monkeypatch.setattr(chunks_module, "decode_stealth", fail)
+    noise = bytes((index * 37) % 256 for index in range(300 * 200 * 4))
+    assert read_chunks(img.webp(noise, 300, 200)).stealth is None
+    assert read_chunks(img.webp(noise[: 7 * 5 * 3], 7, 5, mode="RGB")).stealth is None  # smaller than a signature
+
+
+def test_corrupt_lossless_webp_pixels_are_a_note(img: Any) -> None:
+    pixels = img.stealth_pixels("hidden", 48, 40, compressed=False)
+    data = bytearray(img.webp(pixels, 48, 40))
+    data[40:] = bytes(len(data) - 40)  # the header survives, the entropy-coded pixels do not
+    found = read_chunks(bytes(data))
+    assert found.stealth is None and any("could not decode pixels" in note for note in found.warnings)
+
+
 # --- refusals ----------------------------------------------------------------------------------------------------
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,3 +84,112 @@ def test_unclaimed_and_bad() -> None:
         read(ImageChunks("x.png", "PNG", 1, 1, text={"Software": "NovelAI", "Comment": "[1]"}))
     with pytest.raises(FormatError):
         parse_novelai('{"Comment": 5}')
+
+
+# --- V4 / V4.5 character prompts ---------------------------------------------------------------------------------
+
+V4_COMMENT = dict(
+    COMMENT,
+    prompt="2girls, park",
+    uc="lowres",
+    v4_prompt={
+        "caption": {
+            "base_caption": "2girls, park",
+            "char_captions": [
+                {"char_caption": "girl, red hair", "centers": [{"x": 0.3, "y": 0.5}]},
+                {"char_caption": "girl, blue hair", "centers": [{"x": 0.7, "y": 0.5}]},
+            ],
+        },
+        "use_coords": True,
+        "use_order": True,
+    },
+    v4_negative_prompt={
+        "caption": {
+            "base_caption": "lowres",
+            "char_captions": [
+                {"char_caption": "bad hands", "centers": [{"x": 0.3, "y": 0.5}]},
+                {"char_caption": "", "centers": [{"x": 0.7, "y": 0.5}]},
+            ],
+        },
+        "legacy_uc": False,
+    },
+)
+
+
+def test_v4_character_captions_join_the_prompts_and_are_kept_structured() -> None:
+    recipe = parse_novelai(json.dumps(V4_COMMENT))
+    assert recipe.prompt == "2girls, park | girl, red hair | girl, blue hair"
+    assert recipe.negative_prompt == "lowres | bad hands"
+    assert recipe.extra["characters"] == [
+        {"prompt": "girl, red hair", "negative_prompt": "bad hands", "centers": [{"x": 0.3, "y": 0.5}]},
+        {"prompt": "girl, blue hair", "negative_prompt": "", "centers": [{"x": 0.7, "y": 0.5}]},
+    ]
+    assert recipe.extra["v4_prompt"]["use_coords"] is True  # NovelAI's own structure stays verbatim
+    assert recipe.extra["v4_negative_prompt"]["legacy_uc"] is False
+
+
+def test_v4_characters_without_a_prompt_key_and_not_appended_twice() -> None:
+    no_prompt = {key: value for key, value in V4_COMMENT.items() if key not in ("prompt", "uc")}
+    recipe = parse_novelai(json.dumps(no_prompt))
+    assert recipe.prompt.split(" | ") == ["2girls, park", "girl, red hair", "girl, blue hair"]
+    merged = dict(V4_COMMENT, prompt="2girls, park | girl, red hair")  # a tool that already appended one
+    assert parse_novelai(json.dumps(merged)).prompt == "2girls, park | girl, red hair | girl, blue hair"
+
+
+@pytest.mark.parametrize(
+    ("v4_prompt", "prompt", "characters"),
+    [
+        ({"caption": {"base_caption": "base", "char_captions": "girl"}}, "base", None),
+        ({"caption": {"base_caption": "base", "char_captions": [5, None, "x", []]}}, "base", None),
+        ({"caption": ["base"]}, "fallback", None),
+        ("not an object", "fallback", None),
+        (
+            {"caption": {"base_caption": 7, "char_captions": [{"char_caption": 3, "centers": {"x": 1}}]}},
+            "7 | 3",
+            [{"prompt": "3", "negative_prompt": "", "centers": []}],
+        ),
+        (
+            {"caption": {"char_captions": [{"centers": [{"x": "0.5", "y": 0.1}, {"x": None}, 4, {"x": 1e999}]}]}},
+            "fallback",
+            [{"prompt": "", "negative_prompt": "", "centers": [{"x": 0.5, "y": 0.1}]}],
+        ),
+    ],
+)
+def test_v4_odd_shapes_never_crash(v4_prompt: object, prompt: str, characters: object) -> None:
+    comment = {"uc": "", "scale": 5, "v4_prompt": v4_prompt}
+    chunks = {"Description": "fallback", "Software": "NovelAI", "Comment": json.dumps(comment)}
+    (recipe,) = read(ImageChunks("n.png", "PNG", 1, 1, text=chunks))
+    assert recipe.prompt == prompt
+    assert recipe.extra.get("characters") == characters
+
+
+def test_v4_hostile_character_counts_are_bounded() -> None:
+    many = {"caption": {"base_caption": "b", "char_captions": [{"char_caption": f"c{i}"} for i in range(5000)]}}
+    recipe = parse_novelai(json.dumps({"uc": "", "v4_prompt": many}))
+    assert len(recipe.extra["characters"]) == 64 and recipe.prompt.endswith(" | c63")
+
+
+def test_v4_characters_round_trip_through_infotext_and_the_promptlib_chunk(img: Any) -> None:
+    from promptlib.metadata import read_image
+    from promptlib.metadata.a1111 import format_infotext, parse_infotext
+    from promptlib.metadata.writer import embed_recipe
+
+    recipe = parse_novelai(json.dumps(V4_COMMENT))
+    again = parse_infotext(format_infotext(recipe))
+    assert (again.prompt, again.negative_prompt) == (recipe.prompt, recipe.negative_prompt)
+    (back,) = read_image(embed_recipe(img.build_png(), recipe)).recipes
+    assert back.extra["characters"] == recipe.extra["characters"] and back.prompt == recipe.prompt
+
+
+def test_v4_character_captions_are_searchable_after_import(lib: Any, tmp_path: Path) -> None:
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", "NovelAI")
+    info.add_text("Comment", json.dumps(V4_COMMENT))
+    Image.new("RGB", (8, 8)).save(tmp_path / "nai.png", pnginfo=info)
+    summary = lib.import_paths([tmp_path / "nai.png"])
+    assert summary.imported == 1
+    assert [hit.entry.id for hit in lib.search("blue hair").hits] == summary.ids
+    assert [hit.entry.id for hit in lib.search("bad hands").hits] == summary.ids  # negative captions too
+    assert lib.get(summary.ids[0]).params["extra"]["characters"][1]["prompt"] == "girl, blue hair"

@@ -74,6 +74,18 @@ def test_a1111_jpeg_and_stealth(img: Any) -> None:
     assert (meta.generator, meta.recipes[0].negative_prompt) == ("a1111", "dog")
 
 
+def test_a1111_and_novelai_stealth_in_lossless_webp(img: Any) -> None:
+    import json
+
+    pixels = img.stealth_pixels(INFOTEXT, 64, 64, compressed=True)
+    meta = read_image(img.webp(pixels, 64, 64))
+    assert (meta.format, meta.generator, meta.recipes[0].negative_prompt) == ("WEBP", "a1111", "dog")
+    comment = {"prompt": "a fox", "uc": "blurry", "scale": 5, "sampler": "k_euler", "steps": 28}
+    hidden = json.dumps({"Software": "NovelAI", "Comment": json.dumps(comment)})
+    meta = read_image(img.webp(img.stealth_pixels(hidden, 64, 64, compressed=True), 64, 64))
+    assert (meta.generator, meta.recipes[0].prompt, meta.recipes[0].steps) == ("novelai", "a fox", 28)
+
+
 def test_a_photos_user_comment_is_no_prompt(img: Any) -> None:
     """A camera's or photo editor's caption in UserComment is not A1111 infotext: A1111 always writes its parameters
     line there (or at least a negative prompt)."""

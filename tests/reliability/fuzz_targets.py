@@ -322,6 +322,19 @@ def _base_images() -> list[bytes]:
             extra = {"comment": b"a gif\nSteps: 3"}
         image.save(buffer, fmt, **extra)
         out.append(buffer.getvalue())
+    for mode, signature in (("RGBA", b"stealth_pnginfo"), ("RGB", b"stealth_rgbinfo")):  # LSBs of a VP8L WebP
+        payload = b"a cat\nSteps: 3, Seed: 1"
+        body = signature + struct.pack(">I", len(payload) * 8) + payload
+        bits = [(byte >> (7 - i)) & 1 for byte in body for i in range(8)]
+        channels = len(mode)
+        pixels = bytearray([200] * (32 * 32 * channels))
+        for index, bit in enumerate(bits):
+            pixel, channel = (index, 3) if mode == "RGBA" else divmod(index, 3)
+            x, y = divmod(pixel, 32)  # column-major, as the extension writes
+            pixels[(y * 32 + x) * channels + channel] = 200 | bit
+        buffer = io.BytesIO()
+        Image.frombytes(mode, (32, 32), bytes(pixels)).save(buffer, "WEBP", lossless=True, exact=True)
+        out.append(buffer.getvalue())
     return out
 
 
@@ -751,6 +764,181 @@ def _stealth_bits(payload: bytes) -> bytes:
     return bytes(bit for byte in body for bit in ((byte >> (7 - i)) & 1 for i in range(8)))
 
 
+_ids = st.one_of(st.integers(-25, 6), st.sampled_from(["-10", "-20", "sg-0", "sg-1", "1"]))
+_subgraph_link = st.one_of(
+    st.builds(
+        lambda i, o, s, t, ts, k: {
+            "id": i, "origin_id": o, "origin_slot": s, "target_id": t, "target_slot": ts, "type": k,
+        },
+        st.integers(0, 8), _ids, st.integers(-1, 3), _ids, st.integers(-1, 3), st.sampled_from(["LATENT", "INT", "*"]),
+    ),
+    st.lists(st.one_of(st.integers(-20, 8), st.text(max_size=3)), min_size=5, max_size=6),
+    json_values,
+)  # fmt: skip
+_slot = st.builds(
+    lambda name, link, w: {"name": name, "type": "INT", "link": link, **({"widget": {"name": name}} if w else {})},
+    st.sampled_from(["seed", "steps", "positive", "latent_image", "model", "text", "value"]),
+    st.one_of(st.none(), st.integers(0, 8)),
+    st.booleans(),
+)
+_subgraph_node = st.builds(
+    lambda i, kind, mode, inputs, values, proxies: {
+        "id": i, "type": kind, "mode": mode, "inputs": inputs, "widgets_values": values,
+        "properties": {"proxyWidgets": proxies} if proxies else {},
+    },
+    _ids,
+    st.sampled_from(["sg-0", "sg-1", "sg-2", "KSampler", "CLIPTextEncode", "EmptyLatentImage", "PrimitiveNode",
+                     "Reroute", "FancySampler"]),
+    st.sampled_from([0, 0, 2, 4]),
+    st.lists(_slot, max_size=5),
+    st.one_of(st.lists(_scalars, max_size=8), json_values),
+    st.lists(st.lists(st.one_of(_ids, st.sampled_from(["seed", "text", "$$x"])), max_size=3), max_size=3),
+)  # fmt: skip
+_definition = st.builds(
+    lambda i, nodes, links, inputs, outputs, io: {
+        "id": i, "nodes": nodes, "links": links, "inputs": inputs, "outputs": outputs, **io,
+    },
+    st.sampled_from(["sg-0", "sg-1", "sg-2"]),
+    st.lists(_subgraph_node, max_size=5),
+    st.lists(_subgraph_link, max_size=8),
+    st.lists(st.builds(lambda n, ids: {"name": n, "linkIds": ids}, st.sampled_from(["seed", "text", "model"]),
+                       st.lists(st.integers(0, 8), max_size=2)), max_size=4),
+    st.lists(st.one_of(st.builds(lambda ids: {"linkIds": ids}, st.lists(st.integers(0, 8), max_size=2)), _scalars),
+             max_size=3),
+    st.fixed_dictionaries({}, optional={"inputNode": st.builds(lambda i: {"id": i}, _ids),
+                                        "outputNode": st.builds(lambda i: {"id": i}, _ids)}),
+)  # fmt: skip
+subgraph_workflow_text = st.builds(
+    lambda nodes, links, definitions: json.dumps(
+        {"nodes": nodes, "links": links, "definitions": {"subgraphs": definitions}}
+    ),
+    st.lists(_subgraph_node, min_size=1, max_size=5),
+    st.lists(st.lists(st.integers(-20, 8), min_size=5, max_size=6) | _subgraph_link, max_size=8),
+    st.lists(_definition, max_size=4),
+)
+
+
+def _subgraph_base() -> dict[str, Any]:
+    """A small real-shaped workflow whose sampler sits in a subgraph that nests another (the edits' starting point)."""
+
+    def link(i: int, origin: int, slot: int, target: int, target_slot: int) -> dict[str, Any]:
+        return {"id": i, "origin_id": origin, "origin_slot": slot, "target_id": target, "target_slot": target_slot}
+
+    sampler = {
+        "id": "sg-0",
+        "inputNode": {"id": -10},
+        "outputNode": {"id": -20},
+        "inputs": [{"name": name, "linkIds": [index]} for index, name in enumerate(("model", "text", "seed"), 1)],
+        "outputs": [{"name": "LATENT", "linkIds": [4]}],
+        "nodes": [
+            {
+                "id": 1,
+                "type": "KSampler",
+                "inputs": [
+                    {"name": "model", "link": 1},
+                    {"name": "positive", "link": 5},
+                    {"name": "latent_image", "link": 6},
+                    {"name": "seed", "type": "INT", "widget": {"name": "seed"}, "link": 3},
+                ],
+                "widgets_values": [0, "fixed", 20, 7, "euler", "normal", 1],
+            },
+            {
+                "id": 2,
+                "type": "CLIPTextEncode",
+                "inputs": [{"name": "text", "type": "STRING", "widget": {"name": "text"}, "link": 2}],
+                "widgets_values": ["inner"],
+            },
+            {"id": 3, "type": "sg-1"},
+        ],
+        "links": [link(1, -10, 0, 1, 0), link(2, -10, 1, 2, 0), link(3, -10, 2, 1, 3), link(4, 1, 0, -20, 0),
+                  link(5, 2, 0, 1, 1), link(6, 3, 0, 1, 2)],
+    }  # fmt: skip
+    latent = {
+        "id": "sg-1",
+        "outputs": [{"linkIds": [1]}],
+        "nodes": [{"id": 1, "type": "EmptyLatentImage", "widgets_values": [512, 768, 1]}],
+        "links": [link(1, 1, 0, -20, 0)],
+    }
+    return {
+        "nodes": [
+            {"id": 4, "type": "CheckpointLoaderSimple", "widgets_values": ["m.safetensors"]},
+            {
+                "id": 10,
+                "type": "sg-0",
+                "inputs": [
+                    {"name": "model", "link": 1},
+                    {"name": "text", "type": "STRING", "widget": {"name": "text"}, "link": None},
+                    {"name": "seed", "type": "INT", "widget": {"name": "seed"}, "link": None},
+                ],
+                "widgets_values": ["a fox", 5, "fixed"],
+                "properties": {},
+            },
+        ],
+        "links": [[1, 4, 0, 10, 0, "MODEL"]],
+        "definitions": {"subgraphs": [sampler, latent]},
+    }
+
+
+def _edited(base: dict[str, Any], edits: list[tuple[int, Any]]) -> str:
+    """`base` as JSON text with values at drawn paths replaced: the structure stays mostly real, parsing goes deep."""
+    import copy
+
+    data = copy.deepcopy(base)
+    for choice, replacement in edits:
+        paths: list[tuple[Any, Any]] = []  # (container, key) of every value
+        stack: list[Any] = [data]
+        while stack:
+            container = stack.pop()
+            items = container.items() if isinstance(container, dict) else enumerate(container)
+            for key, value in items:
+                paths.append((container, key))
+                if isinstance(value, dict | list):
+                    stack.append(value)
+        container, key = paths[choice % len(paths)]
+        container[key] = replacement
+    return json.dumps(data)
+
+
+edited_subgraph_workflow_text = st.lists(
+    st.tuples(st.integers(0, 10_000), st.one_of(json_values, _ids, st.sampled_from(["sg-0", "sg-1", 10, -10, -20]))),
+    min_size=1,
+    max_size=4,
+).map(lambda edits: _edited(_subgraph_base(), edits))
+_center = st.fixed_dictionaries({}, optional={"x": _scalars, "y": _scalars})
+_caption = st.one_of(
+    json_values,
+    st.builds(
+        lambda base, chars: {"caption": {"base_caption": base, "char_captions": chars}, "use_coords": True},
+        _scalars,
+        st.one_of(
+            json_values,
+            st.lists(
+                st.one_of(
+                    _scalars,
+                    st.fixed_dictionaries(
+                        {},
+                        optional={
+                            "char_caption": st.one_of(_scalars, format_text),
+                            "centers": st.one_of(json_values, st.lists(_center, max_size=3)),
+                        },
+                    ),
+                ),
+                max_size=6,
+            ),
+        ),
+    ),
+)
+novelai_v4_text = st.builds(
+    lambda prompt, uc, positive, negative: json.dumps(
+        {"prompt": prompt, "uc": uc, "scale": 5, "v4_prompt": positive, "v4_negative_prompt": negative}
+    ),
+    _scalars,
+    _scalars,
+    _caption,
+    _caption,
+)
+
+
 def _workflow_to_graph(data: Any) -> object:
     from promptlib.metadata._comfy_workflow import workflow_to_graph
 
@@ -773,11 +961,14 @@ TEXT_PARSERS = {
     "fooocus-json": ("promptlib.metadata.fooocus", "parse_fooocus", json_text),
     "comfyui-prompt-graph": ("promptlib.metadata.comfyui", "parse_prompt_graph", json_text),
     "comfyui-workflow": ("promptlib.metadata.comfyui", "parse_workflow", json_text),
+    "comfyui-workflow-subgraphs": ("promptlib.metadata.comfyui", "parse_workflow", subgraph_workflow_text),
+    "comfyui-subgraphs-edited": ("promptlib.metadata.comfyui", "parse_workflow", edited_subgraph_workflow_text),
     "invokeai-dream": ("promptlib.metadata.invokeai", "parse_dream", format_text),
     "invokeai-sd-metadata": ("promptlib.metadata.invokeai", "parse_sd_metadata", json_text),
     "invokeai-metadata": ("promptlib.metadata.invokeai", "parse_invokeai_metadata", json_text),
     "invokeai-graph": ("promptlib.metadata.invokeai", "parse_invokeai_graph", json_text),
     "novelai": ("promptlib.metadata.novelai", "parse_novelai", json_text),
+    "novelai-v4-characters": ("promptlib.metadata.novelai", "parse_novelai", novelai_v4_text),
     "easydiffusion": ("promptlib.metadata.easydiffusion", "parse_easydiffusion", json_text),
     "swarmui": ("promptlib.metadata.swarmui", "parse_swarmui", json_text),
     "drawthings": ("promptlib.metadata.drawthings", "parse_drawthings", format_text),
