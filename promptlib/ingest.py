@@ -32,7 +32,7 @@ def ingest_entries(
     items: Sequence[Any],
     styles: Sequence[Any],
     *,
-    pack_name: str,
+    pack_name: str | None,
     pack_fields: dict[str, Any],
     source: dict[str, Any],
     progress: Progress | None,
@@ -74,13 +74,13 @@ def _insert_pack(
     *,
     images: Any,
     report: ImportReport,
-    pack_name: str,
+    pack_name: str | None,
     pack_fields: dict[str, Any],
     progress: Progress | None,
 ) -> ImportReport:
     placed = _store_pack_images(lib, news, images, report) if images is not None else []
     with lib.db.write() as conn:
-        pack_id = lib.ensure_pack(conn, pack_name, **pack_fields)
+        pack_id = lib.ensure_pack(conn, pack_name, **pack_fields) if pack_name else None
         result = insert_entries(conn, [n for n, _ in news], pack_id=pack_id, progress=progress, bulk=True)
         report.added, report.skipped, report.ids = len(result.ids), result.skipped, result.ids
         report.styles_added, report.styles_skipped = insert_styles(conn, styles, pack_id)

@@ -760,8 +760,9 @@ class Library:
         pack: str | None = None,
         progress: Progress | None = None,
     ) -> ImportReport:
-        """Import one file or pack: a native pack (folder or .zip with pack.json) or a foreign style/prompt file
-        (A1111 styles.csv, Fooocus/InvokeAI style JSON, prompts_from_file, JSONL), detected from its content.
+        """Import one file or pack: a native pack (folder or .zip with pack.json), a foreign style/prompt file
+        (A1111 styles.csv, Fooocus/InvokeAI style JSON, prompts_from_file, JSONL) or a generator's parameter file
+        (A1111 infotext .txt, ComfyUI workflow or API-format .json), detected from its content.
 
         Idempotent. Bad rows are reported in the result and skipped; raises FormatError / UnsafeInputError when
         the file as a whole cannot be read.
@@ -777,9 +778,7 @@ class Library:
             from promptlib.errors import UnsafeInputError
 
             raise UnsafeInputError(f"{source_path.name} is larger than {MAX_JSON_BYTES:,} bytes")
-        return self.import_data(
-            source_path.read_bytes(), name=str(source_path), fmt=fmt, pack=pack or source_path.stem, progress=progress
-        )
+        return self.import_data(source_path.read_bytes(), name=str(source_path), fmt=fmt, pack=pack, progress=progress)
 
     def import_data(
         self,
@@ -790,16 +789,20 @@ class Library:
         pack: str | None = None,
         progress: Progress | None = None,
     ) -> ImportReport:
-        """Import a foreign style/prompt file's bytes (format detected from content unless `fmt` is given)."""
-        from promptlib.packs.formats import read_any
+        """Import a foreign style/prompt file's bytes (format detected from content unless `fmt` is given). A
+        style/prompt file's entries go to a pack named after the file; a generator's parameter file (A1111 .txt,
+        ComfyUI .json) is like an image: in no pack unless `pack` is given."""
+        from promptlib.packs.formats import FORMATS, read_any
 
         short = name.rsplit("/", 1)[-1].rsplit("!", 1)[-1]
         found, part, warnings = read_any(data, source=short, fmt=fmt, filename=short)
+        generated = found.replace("-", "_") not in FORMATS  # a generator's file, not a style/prompt file
+        pack = pack or (None if generated else Path(short).stem or "imported")
         report = ingest_entries(
             self,
             part.entries,
             part.styles,
-            pack_name=pack or Path(short).stem or "imported",
+            pack_name=pack,
             pack_fields={"source": name},
             source={"format": found, "path": name},
             progress=progress,

@@ -18,7 +18,7 @@ def import_(
             "--format",
             "-f",
             help="Read style/prompt files as a1111-styles, fooocus-styles, invokeai-presets, prompts-from-file,"
-            " jsonl or promptlib-pack (default: detected from the content).",
+            " jsonl, a1111-infotext, comfyui-graph or promptlib-pack (default: detected from the content).",
         ),
     ] = None,
     pack: Annotated[str | None, typer.Option("--pack", help="Put what is imported in this pack.")] = None,
@@ -28,8 +28,9 @@ def import_(
     ] = False,
 ) -> None:
     """Import what other tools wrote, detected from content: promptlib packs (folder or .zip), A1111 styles.csv,
-    Fooocus / sdxl_prompt_styler style JSON, InvokeAI style presets, A1111 prompts_from_file lines, JSONL, and
-    PNG/JPEG/WEBP images with generation metadata (A1111, ComfyUI, InvokeAI, Fooocus, NovelAI, ...).
+    Fooocus / sdxl_prompt_styler style JSON, InvokeAI style presets, A1111 prompts_from_file lines, JSONL,
+    PNG/JPEG/WEBP images with generation metadata (A1111, ComfyUI, InvokeAI, Fooocus, NovelAI, ...), A1111
+    parameter .txt files and ComfyUI workflow or API-format .json files.
     Folders are searched recursively and zips read without extracting. Importing twice adds nothing.
 
     Examples:
@@ -37,14 +38,15 @@ def import_(
     \b
       promptlib import ~/stable-diffusion-webui/styles.csv
       promptlib import ~/ComfyUI/output --pack comfy --link
+      promptlib import my_workflow.json
     """
     if fmt is not None:
         from promptlib.errors import ValidationError
-        from promptlib.packs.formats import FORMATS
+        from promptlib.packs.formats import READERS
 
-        fmt = fmt.replace("-", "_") if fmt.replace("-", "_") in FORMATS else fmt
-        if fmt not in (*FORMATS, "promptlib-pack"):
-            names = ", ".join(name.replace("_", "-") for name in (*FORMATS, "promptlib-pack"))
+        fmt = fmt.replace("-", "_") if fmt.replace("-", "_") in READERS else fmt
+        if fmt not in (*READERS, "promptlib-pack"):
+            names = ", ".join(name.replace("_", "-") for name in (*READERS, "promptlib-pack"))
             raise ValidationError(f"unknown format {fmt!r} (one of: {names})")
     missing = [path for path in paths if not path.exists()]
     if missing and len(missing) == len(paths):  # nothing to do: one error line, as for any other command

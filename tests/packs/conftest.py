@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import json
 
 import pytest
 
@@ -101,7 +102,85 @@ JSONL_TEXT = (
     + '{"prompt": "last one \u2028 raw separator", "favorite": true, "rating": 4}\r\n'.encode()
 )
 
+# A1111 infotext files: the .txt the web UI writes beside an image (CRLF on Windows), here three in a row as a user
+# collects them: one with sd-dynamic-prompts' template lines after its parameters, one with a multi-line prompt.
+A1111_INFOTEXT = (
+    b"a lighthouse on a cliff, (storm:1.2), <lora:film_grain:0.6>\r\n"
+    b"Negative prompt: blurry, lowres\r\n"
+    b"Steps: 28, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 1234567, Size: 512x768, "
+    b'Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Lora hashes: "film_grain: 0a1b2c3d4e5f", Version: v1.10.1\r\n'
+    b"Template: a {lighthouse|windmill} on a cliff\r\n"
+    b"Negative Template: blurry\r\n"
+    b"\r\n"
+    b"a red fox in the snow,\r\n"
+    b"golden hour\r\n"
+    b"Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x512, Model: sdxl_base\r\n"
+    b"a misty lake at dawn\r\n"
+    b"Negative prompt: people\r\n"
+    b"Steps: 30, Sampler: DPM++ SDE Karras, CFG scale: 5, Seed: 7, Size: 1024x1024, Clip skip: 2\r\n"
+)
+
+
+def _comfy_api_graph() -> dict[str, object]:
+    """The default ComfyUI text-to-image graph in the API format (Export (API))."""
+    return {
+        "3": {"class_type": "KSampler", "inputs": {"seed": 156680208700286, "steps": 24, "cfg": 6.0,
+              "sampler_name": "dpmpp_2m", "scheduler": "karras", "denoise": 1.0, "model": ["4", 0],
+              "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "dreamshaper_8.safetensors"}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 768, "batch_size": 1}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a castle in the clouds", "clip": ["4", 1]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "watermark, text", "clip": ["4", 1]}},
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "ComfyUI", "images": ["8", 0]}},
+    }  # fmt: skip
+
+
+def _comfy_workflow() -> dict[str, object]:
+    """The same graph as the UI saves it: nodes with widget values, links as [id, from, slot, to, slot, type]."""
+
+    def node(node_id: int, kind: str, values: list[object], inputs: list[tuple[str, int | None]]) -> dict[str, object]:
+        return {"id": node_id, "type": kind, "mode": 0, "widgets_values": values,
+                "inputs": [{"name": name, "type": "*", "link": link} for name, link in inputs]}  # fmt: skip
+
+    return {
+        "last_node_id": 9,
+        "last_link_id": 9,
+        "nodes": [
+            node(4, "CheckpointLoaderSimple", ["dreamshaper_8.safetensors"], []),
+            node(6, "CLIPTextEncode", ["a castle in the clouds"], [("clip", 3)]),
+            node(7, "CLIPTextEncode", ["watermark, text"], [("clip", 5)]),
+            node(5, "EmptyLatentImage", [512, 768, 1], []),
+            node(3, "KSampler", [156680208700286, "randomize", 24, 6.0, "dpmpp_2m", "karras", 1.0],
+                 [("model", 1), ("positive", 4), ("negative", 6), ("latent_image", 2)]),
+            node(8, "VAEDecode", [], [("samples", 7), ("vae", 8)]),
+            node(9, "SaveImage", ["ComfyUI"], [("images", 9)]),
+        ],
+        "links": [[1, 4, 0, 3, 0, "MODEL"], [2, 5, 0, 3, 3, "LATENT"], [3, 4, 1, 6, 0, "CLIP"],
+                  [4, 6, 0, 3, 1, "CONDITIONING"], [5, 4, 1, 7, 0, "CLIP"], [6, 7, 0, 3, 2, "CONDITIONING"],
+                  [7, 3, 0, 8, 0, "LATENT"], [8, 4, 2, 8, 1, "VAE"], [9, 8, 0, 9, 0, "IMAGE"]],
+        "groups": [],
+        "config": {},
+        "extra": {"ds": {"scale": 1, "offset": [0, 0]}},
+        "version": 0.4,
+    }  # fmt: skip
+
+
+COMFY_API_JSON = json.dumps(_comfy_api_graph(), indent=2).encode()
+COMFY_WORKFLOW_JSON = json.dumps(_comfy_workflow(), indent=2).encode()
+COMFY_REQUEST_JSON = json.dumps(  # a POST /prompt body
+    {
+        "client_id": "5f1c",
+        "prompt": _comfy_api_graph(),
+        "extra_data": {"extra_pnginfo": {"workflow": _comfy_workflow()}},
+    }
+).encode()
+
 SAMPLES: dict[str, tuple[str, bytes]] = {
+    "a1111_infotext": ("a1111_infotext", A1111_INFOTEXT),
+    "comfy_api_json": ("comfyui_graph", COMFY_API_JSON),
+    "comfy_workflow_json": ("comfyui_graph", COMFY_WORKFLOW_JSON),
+    "comfy_request_json": ("comfyui_graph", COMFY_REQUEST_JSON),
     "a1111_csv": ("a1111_styles", A1111_CSV),
     "a1111_legacy_csv": ("a1111_styles", A1111_LEGACY_CSV),
     "fooocus_json": ("fooocus_styles", FOOOCUS_JSON),

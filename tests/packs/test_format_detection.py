@@ -7,7 +7,7 @@ import json
 import pytest
 
 from promptlib.errors import FormatError, UnsafeInputError
-from promptlib.packs.formats import FORMATS, detect_format, read_any
+from promptlib.packs.formats import FORMATS, READERS, detect_format, read_any
 from promptlib.packs.schema import PackEntry, PackFile, PackStyle
 
 PNG_START = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x02\x00\x00\x00\x02\x00\x08\x06\x00\x00\x00\xf4x\xd4\xfa"
@@ -15,7 +15,7 @@ PNG_START = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x02\x00\x00\x00\x02\x0
 
 def test_each_sample_matches_exactly_its_own_detector(sample: tuple[str, bytes]) -> None:
     expected, data = sample
-    assert [name for name, module in FORMATS.items() if module.detect(data)] == [expected]
+    assert [name for name, module in READERS.items() if module.detect(data)] == [expected]
 
 
 def test_the_filename_cannot_overrule_the_content(sample: tuple[str, bytes]) -> None:

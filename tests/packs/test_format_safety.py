@@ -10,7 +10,7 @@ import pytest
 
 from promptlib.errors import FormatError, UnsafeInputError
 from promptlib.limits import MAX_JSON_BYTES, MAX_JSON_DEPTH
-from promptlib.packs.formats import FORMATS, _common, detect_format, load_json, read_any
+from promptlib.packs.formats import FORMATS, READERS, _common, detect_format, load_json, read_any
 from promptlib.packs.formats._common import check_depth
 
 
@@ -18,11 +18,11 @@ def _nested(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 
 
-@pytest.mark.parametrize("name", sorted(FORMATS))
+@pytest.mark.parametrize("name", sorted(READERS))
 def test_every_reader_refuses_70_mb_fast(name: str, huge: bytes) -> None:
     started = time.perf_counter()
     with pytest.raises(UnsafeInputError) as caught:
-        FORMATS[name].read(huge, source="big.bin")
+        READERS[name].read(huge, source="big.bin")
     assert time.perf_counter() - started < 1.0
     assert str(caught.value) == f"big.bin: {len(huge):,} bytes is over the {MAX_JSON_BYTES:,}-byte limit for one file"
 

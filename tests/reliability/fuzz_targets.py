@@ -21,7 +21,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from promptlib.metadata import READERS
-from promptlib.packs.formats import FORMATS
+from promptlib.packs.formats import READERS as FORMAT_READERS
 from promptlib.recipe import Recipe
 
 
@@ -429,10 +429,10 @@ def _embed_decode(data: bytes) -> object:
 
 def _format_reader(name: str) -> Callable[[Any], object]:
     def call(data: bytes) -> object:
-        from promptlib.packs.formats import FORMATS
+        from promptlib.packs.formats import READERS
         from promptlib.packs.schema import PackFile
 
-        pack, warnings = FORMATS[name].read_with_warnings(data, source="fuzz")
+        pack, warnings = READERS[name].read_with_warnings(data, source="fuzz")
         assert isinstance(pack, PackFile)
         PackFile.model_validate(pack.model_dump())  # what was read is a valid pack
         assert all("\n" not in w for w in warnings)
@@ -490,8 +490,38 @@ _style_objects = st.lists(
     ),
     max_size=6,
 )
+# Generators' parameter files: A1111 infotext blocks in a row, ComfyUI API graphs and workflows (subgraphs too).
+_infotext_lines = st.lists(
+    st.one_of(
+        format_text,
+        st.sampled_from(["Steps: 20, Sampler: Euler a, Seed: 1", "Steps: 9", "Steps: x, Seed: 1", "Negative prompt: ",
+                         "Negative prompt: blurry", "Template: {a|b}", "Negative Template: x", "", "Size: 9x9"]),
+    ),
+    max_size=12,
+).map(lambda lines: "\n".join(lines).encode())  # fmt: skip
+_api_graph = st.dictionaries(
+    st.sampled_from(["1", "2", "3", "4"]),
+    st.fixed_dictionaries(
+        {
+            "class_type": st.sampled_from(["KSampler", "CLIPTextEncode", "CheckpointLoaderSimple", "EmptyLatentImage"]),
+            "inputs": st.dictionaries(
+                st.sampled_from(["seed", "steps", "cfg", "text", "ckpt_name", "model", "positive", "negative"]),
+                st.one_of(_scalars, _link),
+                max_size=6,
+            ),
+        }
+    ),
+    max_size=5,
+)
+_graph_files = st.one_of(
+    _api_graph.map(lambda graph: json.dumps(graph).encode()),
+    _api_graph.map(lambda graph: json.dumps({"prompt": graph, "extra_data": {}}).encode()),
+    st.deferred(lambda: st.one_of(subgraph_workflow_text, edited_subgraph_workflow_text)).map(str.encode),
+)
 _bytes_for_formats = st.one_of(
     st.binary(max_size=400),
+    _infotext_lines,
+    _graph_files,
     format_text.map(lambda t: t.encode("utf-8", "surrogatepass")),
     _style_objects.map(lambda v: json.dumps(v).encode()),
     st.lists(_style_objects.map(json.dumps), max_size=5).map(lambda lines: "\n".join(lines).encode()),
@@ -1031,5 +1061,5 @@ def build_targets() -> dict[str, Target]:
         Target("search-dsl", dsl_text, _dsl),
         Target("search-end-to-end", dsl_text, SearchProbe.search),
     ]
-    targets += [Target(f"format-{name}", _bytes_for_formats, _format_reader(name)) for name in sorted(FORMATS)]
+    targets += [Target(f"format-{name}", _bytes_for_formats, _format_reader(name)) for name in sorted(FORMAT_READERS)]
     return {t.name: t for t in targets}

@@ -67,10 +67,10 @@ def test_every_parser_has_a_target() -> None:
 
     import promptlib.metadata
     from promptlib.metadata import READERS
-    from promptlib.packs.formats import FORMATS
+    from promptlib.packs.formats import READERS as FORMAT_READERS
 
     assert {f"reader-{name}" for name in READERS} <= set(TARGETS)
-    assert {f"format-{name}" for name in FORMATS} <= set(TARGETS)
+    assert {f"format-{name}" for name in FORMAT_READERS} <= set(TARGETS)
     assert {"search-dsl", "native-pack-zip", "image-bytes-mutated", "a1111-infotext"} <= set(TARGETS)
     # every public text → recipe parser of a metadata module is also fuzzed on its own, not only behind a reader
     fuzzed = {(module, function) for module, function, _ in TEXT_PARSERS.values()}

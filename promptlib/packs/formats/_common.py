@@ -11,13 +11,17 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError as PydanticError
 
 from promptlib.errors import FormatError, UnsafeInputError
 from promptlib.limits import MAX_JSON_BYTES, MAX_JSON_DEPTH, MAX_TITLE_CHARS
 from promptlib.packs.schema import PackEntry, PackStyle
+from promptlib.recipe import GenerationParams
+
+if TYPE_CHECKING:
+    from promptlib.recipe import Recipe
 
 MAX_INPUT_BYTES = MAX_JSON_BYTES  # one foreign file, whatever its format
 MAX_ROWS = 250_000  # rows, lines or items in one file: ~0.5 GB of validated models at most
@@ -299,6 +303,18 @@ def make_entry(fields: dict[str, Any], *, where: str, source: str, warnings: lis
     except PydanticError as exc:
         warnings.append(warning(f"{pydantic_message(exc)}; skipped", source=source, where=where))
         return None
+
+
+def recipe_entry(
+    recipe: Recipe, *, title: str | None, where: str, source: str, warnings: list[str]
+) -> PackEntry | None:
+    """A pack entry from a recipe read out of a generator's file (its prompt pair and typed parameters); None, with
+    a warning, when it is not a valid entry (no prompt, say)."""
+    params = recipe.model_dump(include=set(GenerationParams.model_fields), exclude_defaults=True)
+    fields = {"prompt": recipe.prompt, "negative_prompt": recipe.negative_prompt, "params": params}
+    if title:
+        fields["title"] = title[:MAX_TITLE_CHARS]
+    return make_entry(fields, where=where, source=source, warnings=warnings)
 
 
 def json_objects(data: bytes, *, source: str, what: str, warnings: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from promptlib.errors import FormatError
 from promptlib.limits import MAX_PROMPT_CHARS, MAX_TITLE_CHARS
-from promptlib.packs.formats import a1111_styles
+from promptlib.packs.formats import a1111_infotext, a1111_styles
 from promptlib.packs.formats._common import (
     cap_warnings,
     check_rows,
@@ -116,10 +116,13 @@ def _lines(text: str) -> list[tuple[int, str]]:
 
 
 def detect(data: bytes) -> bool:
-    """True for text whose lines are ``--prompt ...`` commands or plain prompts: not binary, not JSON and not a
-    styles.csv header. A file with any ``--option`` line is a sure match; plain text is a weak one."""
+    """True for text whose lines are ``--prompt ...`` commands or plain prompts: not binary, not JSON, not a
+    styles.csv header and not A1111 parameters. A file with any ``--option`` line is a sure match; plain text is a
+    weak one."""
     text = sniff_text(data)
-    if text is None or looks_binary(text) or sniff_json(text) is not None or a1111_styles.detect(data):
+    if text is None or looks_binary(text) or sniff_json(text) is not None:
+        return False
+    if a1111_styles.detect(data) or a1111_infotext.detect(data):
         return False
     return bool(_lines(text))
 
