@@ -135,7 +135,7 @@ def _overrides(
         try:
             values["width"], values["height"] = parse_size(size)
         except ValidationError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--size") from None
+            raise typer.BadParameter(exc.cli_message(), param_hint="--size") from None
     return {k: v for k, v in values.items() if v is not None}
 
 
@@ -311,7 +311,7 @@ def render(
                 )
             )
     if as_json:
-        print_json(run.to_json())
+        print_json(run.to_json(cli=True))
     else:
         _renders_table(list(run), title=f"{len(run)} render(s) in {run.seconds:.1f} s")
     if run.failed:  # the others were rendered and stored; say which were not, and end non-zero
@@ -319,7 +319,7 @@ def render(
 
         errors: dict[str, list[int]] = {}
         for failure in run.failed:
-            errors.setdefault(failure.error, []).append(failure.entry_id)
+            errors.setdefault(failure.to_json(cli=True)["reason"], []).append(failure.entry_id)
         for error, ids in errors.items():
             shown = ", ".join(f"#{i}" for i in sorted(set(ids))[:8]) + (" …" if len(set(ids)) > 8 else "")
             err_console().print(rich_text(f"not rendered ({len(ids)} image(s), {shown}): {error}", style="yellow"))
