@@ -1,16 +1,33 @@
-"""promptlib's own exception types. Each carries a one-line message a user can act on."""
+"""promptlib's own exception types. Each carries a one-line message a user can act on.
+
+A message that tells how to lift a refusal names the switch the way its reader spells it: a Python caller passes
+``overwrite=True``, a command-line user ``--force``. `Switch.error` builds such an error; ``str(error)`` gives the
+Python wording and `PromptlibError.cli_message` the CLI's, which is what the CLI prints.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
 
 class PromptlibError(Exception):
-    """Base class: the CLI prints ``str(error)`` on one line and exits non-zero."""
+    """Base class: the CLI prints `cli_message()` on one line and exits non-zero."""
 
     exit_code = 1
+
+    def __init__(self, *args: object, cli: str | None = None) -> None:
+        super().__init__(*args)
+        self.cli = cli  # the message in the CLI's words, when it names a switch (see `Switch`)
 
     def __str__(self) -> str:
         text = super().__str__()
         return " ".join(text.split())  # one line, whatever the cause contained
+
+    def cli_message(self) -> str:
+        """The message as a command-line user reads it: options where ``str()`` names Python arguments."""
+        return " ".join(self.cli.split()) if self.cli is not None else str(self)
 
 
 class LibraryError(PromptlibError):
@@ -39,3 +56,24 @@ class FormatError(ValidationError):
 
 class UnsafeInputError(ValidationError):
     """Input refused for safety: path traversal, pickles, bombs, oversized files."""
+
+
+E = TypeVar("E", bound=PromptlibError)
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A setting that lifts a refusal, as a Python caller and as a command-line user spell it."""
+
+    python: str  # the keyword argument, e.g. "overwrite=True"
+    cli: str  # the option, e.g. "--force"
+
+    def error(self, kind: type[E], say: Callable[[str], str]) -> E:
+        """A `kind` error whose message is ``say(spelling)``: this switch's Python spelling in ``str()``, its CLI
+        spelling in `PromptlibError.cli_message`."""
+        return kind(say(self.python), cli=say(self.cli))
+
+
+OVERWRITE = Switch("overwrite=True", "--force")
+ALLOW_PICKLE = Switch("allow_pickle=True", "--allow-pickle")
+ALLOW_DOWNLOAD = Switch("allow_download=True", "--allow-download")

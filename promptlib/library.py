@@ -23,7 +23,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from promptlib import config as cfg
 from promptlib.entries import Entry, ImportReport, RenderInfo, SearchHit, StyleInfo
-from promptlib.errors import LibraryError, NotFoundError, PromptlibError, ValidationError
+from promptlib.errors import OVERWRITE, LibraryError, NotFoundError, PromptlibError, ValidationError
 from promptlib.ingest import ingest_entries, ingest_images
 from promptlib.limits import MAX_NOTES_CHARS, MAX_PROMPT_CHARS, MAX_TITLE_CHARS
 from promptlib.recipe import (
@@ -916,7 +916,9 @@ class Library:
         target = Path(target)
         if not overwrite and (target.is_file() or (target.is_dir() and any(target.iterdir()))):
             what = "folder is not empty" if target.is_dir() else "file exists"
-            raise ValidationError(f"{target}: the {what}; choose another target or pass overwrite (--force)")
+            raise OVERWRITE.error(
+                ValidationError, lambda how: f"{target}: the {what}; choose another target or pass {how}"
+            )
 
         try:
             return exporting.export(

@@ -75,3 +75,14 @@ def test_unknown_format_and_query_filtering(source: Library, tmp_path: Path) -> 
         source.export(tmp_path / "x", fmt="docx")
     out = source.export(tmp_path / "sea.jsonl", fmt="jsonl", query="tag:sea")
     assert len(out.read_text().splitlines()) == 1
+
+
+def test_an_existing_target_is_refused_naming_the_python_argument(source: Library, tmp_path: Path) -> None:
+    target = tmp_path / "kept.jsonl"
+    target.write_text("mine\n")
+    with pytest.raises(ValidationError) as info:
+        source.export(target, fmt="jsonl")
+    assert str(info.value) == f"{target}: the file exists; choose another target or pass overwrite=True"
+    assert "--force" not in str(info.value) and target.read_text() == "mine\n"
+    assert info.value.cli_message().endswith("or pass --force")  # the CLI's words (tests/test_cli.py)
+    assert source.export(target, fmt="jsonl", overwrite=True) == target and target.read_text() != "mine\n"

@@ -96,6 +96,8 @@ def test_import_json_shape_and_exit_code(cli: Callable[..., CliResult], tmp_path
     assert data["imported"] == 1 and len(data["ids"]) == 1
     assert {f["path"] for f in data["failed"]} == {str(tmp_path / "bad.json"), str(tmp_path / "nope")}
     assert all("\n" not in f["reason"] for f in data["failed"])
-    assert result.code == 0
+    assert result.code == 1  # partly done: the rest was imported, the failures are listed (docs/JSON.md)
+    again = cli("import", str(tmp_path / "ok.jsonl"), "--json")  # nothing failed: duplicates are no failure
+    assert again.code == 0 and again.json()["duplicates"] == 1
     only_bad = cli("import", str(tmp_path / "nope"))
     assert only_bad.code == 4 and "no such file" in only_bad.err

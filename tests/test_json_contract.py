@@ -190,7 +190,9 @@ def test_import_prints_counts_and_failed_files_with_reasons(cli: Cli, tmp_path: 
     styles.write_text('name,prompt,negative_prompt\nink,"ink drawing of {prompt}",photo\n', encoding="utf-8")
     broken = tmp_path / "broken.bin"
     broken.write_bytes(b"\x00\x01 not a format")
-    data = _ok(cli("import", str(styles), str(broken), "--json"))
+    result = cli("import", str(styles), str(broken), "--json")
+    assert result.code == 1, result.err  # partly done: the document still lists what was imported and what failed
+    data = result.json()
     assert_shape(data, shape.IMPORT)
     assert isinstance(data, dict) and data["styles_imported"] == 1 and len(data["failed"]) == 1
     assert_shape(data["failed"][0], shape.FAILED_FILE)

@@ -103,7 +103,7 @@ def main() -> None:
         from promptlib.cli.output import err_console
         from promptlib.textsafe import rich_text
 
-        err_console().print(rich_text(f"error: {exc}", style="bold red"))
+        err_console().print(rich_text(f"error: {exc.cli_message()}", style="bold red"))
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(0)

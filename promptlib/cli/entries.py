@@ -245,7 +245,7 @@ def _warn_unknown_sampler(sampler: str | None, schedule: str | None) -> None:
     try:
         resolve(sampler, schedule)
     except ValidationError as exc:
-        note(f"warning: stored, but {exc}")
+        note(f"warning: stored, but {exc.cli_message()}")
 
 
 def _edit_in_editor(current: dict[str, Any]) -> dict[str, Any]:

@@ -40,6 +40,13 @@ def _kinds(kind: str) -> list[str]:
 
 
 def _print_report(report: BuildReport, *, as_json: bool) -> None:
+    """The build report; then exit 1 when images were skipped (partly done, docs/JSON.md)."""
+    _show_report(report, as_json=as_json)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _show_report(report: BuildReport, *, as_json: bool) -> None:
     if as_json:
         print_json(report.to_json())
         return
@@ -62,7 +69,7 @@ def build(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Embed renders and prompts that have no vector yet (prompts edited since the last build again), then build
-    and save the indexes. Unreadable images are skipped and listed.
+    and save the indexes. Unreadable images are skipped and listed; the exit code is then 1.
 
     Example:
 
@@ -85,6 +92,7 @@ def rebuild(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Delete the saved indexes and build them again from the stored vectors (no re-embedding unless --reembed).
+    Images that cannot be read while re-embedding are skipped and listed; the exit code is then 1.
 
     Example:
 

@@ -31,7 +31,8 @@ def import_(
     Fooocus / sdxl_prompt_styler style JSON, InvokeAI style presets, A1111 prompts_from_file lines, JSONL,
     PNG/JPEG/WEBP images with generation metadata (A1111, ComfyUI, InvokeAI, Fooocus, NovelAI, ...), A1111
     parameter .txt files and ComfyUI workflow or API-format .json files.
-    Folders are searched recursively and zips read without extracting. Importing twice adds nothing.
+    Folders are searched recursively and zips read without extracting. Importing twice adds nothing. A file that
+    cannot be imported is listed with its reason and the rest is imported; the exit code is then 1.
 
     Examples:
 
@@ -71,7 +72,7 @@ def import_(
             note(f"failed: {reason}" if named else f"failed: {path}: {reason}")
         if len(summary.failed) > 50:
             note(f"... and {len(summary.failed) - 50} more (--json lists them all)")
-    if summary.failed and not (summary.imported or summary.duplicates or summary.styles_imported):
+    if summary.failed:  # partly done (or not at all): exit 1, as render does (docs/JSON.md)
         raise typer.Exit(1)
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from promptlib.errors import FormatError, UnsafeInputError
+from promptlib.errors import ALLOW_PICKLE, FormatError, UnsafeInputError
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors format's own limit; real SDXL headers are ~200 KB
 MAX_TENSORS = 1_000_000
@@ -147,9 +147,12 @@ def refuse_pickle(path: Path, *, allow_pickle: bool = False) -> None:
     ``allow_pickle`` (even then it is loaded with ``torch.load(weights_only=True)``)."""
     if allow_pickle or not is_pickle(path):
         return
-    raise UnsafeInputError(
-        f"{Path(path).name} is a pickle checkpoint, which can run code when loaded: refused"
-        " (convert it to .safetensors, or pass --allow-pickle if you trust its source)"
+    raise ALLOW_PICKLE.error(
+        UnsafeInputError,
+        lambda how: (
+            f"{Path(path).name} is a pickle checkpoint, which can run code when loaded: refused"
+            f" (convert it to .safetensors, or pass {how} if you trust its source)"
+        ),
     )
 
 

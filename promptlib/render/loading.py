@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from promptlib.errors import FormatError, NotFoundError, UnsafeInputError, ValidationError
+from promptlib.errors import ALLOW_DOWNLOAD, FormatError, NotFoundError, UnsafeInputError, ValidationError
 from promptlib.render.checkpoints import (
     PICKLE_SUFFIXES,
     WEIGHT_SUFFIXES,
@@ -281,7 +281,9 @@ def _component_weights(folder: Path, *, allow_pickle: bool) -> tuple[bool | None
 def _load_folder(source: ModelSource, dtype: torch.dtype) -> Any:
     download = source.path is None
     if download and not source.allow_download:
-        raise NotFoundError(f"model {source.location} is not in the local Hugging Face cache (pass --allow-download)")
+        raise ALLOW_DOWNLOAD.error(
+            NotFoundError, lambda how: f"model {source.location} is not in the local Hugging Face cache (pass {how})"
+        )
     cls = _pipeline_class(source.pipeline_class) if not download else None
     kwargs: dict[str, Any] = {_dtype_kwarg(): dtype, "local_files_only": not download}
     if source.path is not None:

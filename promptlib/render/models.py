@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from promptlib.errors import FormatError, NotFoundError, UnsafeInputError, ValidationError
+from promptlib.errors import ALLOW_DOWNLOAD, FormatError, NotFoundError, UnsafeInputError, ValidationError
 from promptlib.render.checkpoints import (
     WEIGHT_SUFFIXES,
     check_safetensors,
@@ -168,13 +168,15 @@ def resolve_model(
         where.append("no model folders are configured to look for it in")
     if _HF_ID.match(text):
         where.append(f"not in the Hugging Face cache ({hf_cache or _hf_cache_dir()})")
-        hint = f"download it with `hf download {text}` or pass --allow-download"
-    else:
-        hint = (
-            "list the folder holding your checkpoints in config.toml's [render] model_dirs (`promptlib models`"
-            " shows what it finds), or name a .safetensors file or a diffusers folder by its path, or a Hugging Face"
-            " id like org/name"
+        said = f"model {text!r} not found: {'; '.join(where)}"
+        raise ALLOW_DOWNLOAD.error(
+            NotFoundError, lambda how: f"{said} (download it with `hf download {text}` or pass {how})"
         )
+    hint = (
+        "list the folder holding your checkpoints in config.toml's [render] model_dirs (`promptlib models`"
+        " shows what it finds), or name a .safetensors file or a diffusers folder by its path, or a Hugging Face"
+        " id like org/name"
+    )
     raise NotFoundError(f"model {text!r} not found: {'; '.join(where) or 'no such file'} ({hint})")
 
 

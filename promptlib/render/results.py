@@ -69,13 +69,17 @@ class Rendered:
 
 @dataclass(frozen=True)
 class RenderFailure:
-    """An image of a run that could not be rendered: its entry and the one-line reason."""
+    """An image of a run that could not be rendered: its entry and the one-line reason (`cli_error`: the reason
+    in the CLI's words, when it names a switch such as ``--allow-pickle``; see `promptlib.errors.Switch`)."""
 
     entry_id: int
     error: str
+    cli_error: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"prompt_id": self.entry_id, "reason": self.error}
+    def to_json(self, *, cli: bool = False) -> dict[str, Any]:
+        """``prompt_id`` and ``reason``; with `cli`, the reason as the CLI words it."""
+        reason = self.cli_error if cli and self.cli_error is not None else self.error
+        return {"prompt_id": self.entry_id, "reason": reason}
 
 
 @dataclass
@@ -112,13 +116,14 @@ class RenderRun(Sequence[Rendered]):
         more = f"<p>… and {len(self.renders) - 64} more</p>" if len(self.renders) > 64 else ""
         return f"<div>{cells}</div>{more}"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, cli: bool = False) -> dict[str, Any]:
+        """What ``promptlib render --json`` prints (`cli`: failure reasons in the CLI's words)."""
         return {
             "renders": [r.to_json() for r in self.renders],
             "cancelled": self.cancelled,
             "images_total": self.images_total,
             "seconds": round(self.seconds, 3),
-            "failed": [f.to_json() for f in self.failed],
+            "failed": [f.to_json(cli=cli) for f in self.failed],
         }
 
 

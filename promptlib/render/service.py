@@ -528,7 +528,7 @@ def render(
     outcome = run_jobs(lib, jobs, models, progress=progress, cancel=cancel, failures=failures)
     if failures and not outcome.stored and not outcome.cancelled:
         raise failures[0][1]
-    failed = [RenderFailure(entry_id, str(exc)) for entry_id, exc in failures]
+    failed = [RenderFailure(entry_id, str(exc), exc.cli_message()) for entry_id, exc in failures]
     return RenderRun(outcome.stored, outcome.cancelled, outcome.images_total, outcome.seconds, failed)
 
 

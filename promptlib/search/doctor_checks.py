@@ -2,7 +2,8 @@
 
 Imported by `Library.doctor` only. Cheap for libraries without a semantic index (a glob of ``index/``); otherwise
 manifests are read, never index files or the model. ``--fix`` rebuilds an index from the stored vectors (no
-re-embedding).
+re-embedding). A saved index that lags only by the ids its next use adds and drops (a remove or an import since it
+was saved: `promptlib.search.semantic.catches_up`) is the design working, not a finding.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
     from promptlib.library import Library
 
 KINDS = {
-    "stale-index": "the saved semantic index lags the stored vectors (--fix rebuilds it from them)",
+    "stale-index": "the saved semantic index lags the stored vectors further than its next use catches up by id, so"
+    " that use would rebuild it (--fix rebuilds it now, from the stored vectors)",
     "foreign-index": "a semantic index file is unreadable or of another model or dimension (--fix rebuilds it)",
 }
 
@@ -27,7 +29,7 @@ def find(lib: Library) -> list[Finding]:
     folder = lib.path / INDEX_DIR
     if not any(folder.glob("*.faiss*")):
         return []
-    from promptlib.search.semantic import _label, index_file_name
+    from promptlib.search.semantic import index_file_name
     from promptlib.store import embeddings as stored
 
     service = lib.semantic
@@ -35,7 +37,8 @@ def find(lib: Library) -> list[Finding]:
     mine = {service.index_path(kind): kind for kind in stored.KINDS}
     with lib.db.lock:
         conn = lib.db.conn
-        versions = {kind: _label(stored.version(conn, kind)) for kind in stored.KINDS}
+        versions = {kind: stored.version(conn, kind) for kind in stored.KINDS}
+        counts = {kind: stored.count(conn, kind, service.model_id) for kind in stored.KINDS}
         dims = {kind: service._stored_dim(conn, kind) for kind in stored.KINDS}
     paths = {p.with_name(p.name.removesuffix(".json")) for p in folder.glob("*.faiss*") if not p.name.startswith(".")}
     for path in sorted(paths | set(mine)):
@@ -59,21 +62,31 @@ def find(lib: Library) -> list[Finding]:
             detail = f"{path.name} holds {manifest.dim}-d vectors; {service.model_id} makes {dims[kind]}-d ones"
         elif size != manifest.index_size:
             detail = f"{path.name} is {size:,} bytes, its manifest says {manifest.index_size:,}: interrupted save"
-        elif manifest.generation != versions[kind]:
-            found.append(
-                Finding(
-                    "stale-index",
-                    f"{kind} index saved at generation {manifest.generation}; the stored vectors are at"
-                    f" {versions[kind]}",
-                    rel,
-                    fixable=True,
-                )
-            )
-            continue
         else:
+            stale = _staleness(kind, manifest.generation, versions[kind], counts[kind])
+            if stale:
+                found.append(Finding("stale-index", stale, rel, fixable=True))
             continue
         found.append(Finding("foreign-index", detail, rel, fixable=True))
     return found
+
+
+def _staleness(kind: str, label: str, now: tuple[int, int], stored_count: int) -> str:
+    """Why an index saved at generation `label` would be rebuilt on its next use, or "" when it is exact or only
+    lags by what that use adds and drops by id (a remove or an import since the last save: normal)."""
+    from promptlib.search.semantic import _parse, catches_up
+
+    saved = _parse(label)
+    if saved is None:
+        return f"{kind} index records generation {label!r}, which this promptlib does not read"
+    if saved == now or catches_up(saved, now, stored_count=stored_count):
+        return ""
+    said = f"{kind} index saved at generation {saved[0]}; the stored vectors are at {now[0]}"
+    if saved[1] != now[1]:
+        return f"{said}, some of them replaced since (re-embedded)"
+    if saved[0] > now[0]:
+        return f"{said}: the database is older than the index (restored from a backup?)"
+    return f"{said}: too many changes to catch up by id"
 
 
 def fix(lib: Library, findings: list[Finding]) -> None:

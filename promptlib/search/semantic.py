@@ -102,6 +102,19 @@ def _parse(label: str) -> Version | None:
     return (int(first), int(second)) if first.isdigit() and second.isdigit() else None
 
 
+def _catch_up_limit(stored_count: int) -> int:
+    """How many ids an index may lack or hold in excess and still be brought up to date by id."""
+    return max(CATCH_UP_LIMIT, stored_count // 10)
+
+
+def catches_up(saved: Version | None, now: Version, *, stored_count: int) -> bool:
+    """Whether an index saved at `saved` is brought up to date by id on its next use (`SemanticSearch.index`)
+    rather than rebuilt: no stored vector was replaced since, and the change counter moved forward by no more than
+    ids may be added or dropped (each insert or delete moves it, so its lag bounds them). Such a lag is the normal
+    state after a remove or an import in a process that did not load the index; the doctor does not report it."""
+    return saved is not None and saved[1] == now[1] and 0 <= now[0] - saved[0] <= _catch_up_limit(stored_count)
+
+
 @dataclass
 class _Live:
     """An index held in memory, exact for the stored vectors at `version`."""
@@ -222,7 +235,7 @@ class SemanticSearch:
             held = live.index.ids()
             gone = np.setdiff1d(held, current, assume_unique=True)
             new = np.setdiff1d(current, held, assume_unique=True)
-            if len(gone) + len(new) > max(CATCH_UP_LIMIT, len(current) // 10):
+            if len(gone) + len(new) > _catch_up_limit(len(current)):
                 return False
             ids, vectors = stored.load_some(conn, kind, self.model_id, new.tolist(), dim=live.index.dim)
         if len(ids) != len(new):

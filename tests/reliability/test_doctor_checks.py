@@ -74,12 +74,42 @@ def test_a_fresh_index_has_no_findings(indexed: Library) -> None:
     assert {"stale-index", "foreign-index", "model-hash", "model-missing"} <= set(doc.KINDS)
 
 
+def _replace_vector(lib: Library, kind: str, owner: int) -> None:
+    """Store an owner's vector again, as re-embedding does: the saved index no longer knows what it holds."""
+    from promptlib.store import embeddings as stored
+
+    model = lib.semantic.model_id
+    with lib.db.write() as conn:
+        dim = lib.semantic._stored_dim(conn, kind)
+        assert dim is not None
+        ids, vectors = stored.load_some(conn, kind, model, [owner], dim=dim)
+        stored.store(conn, kind, model, ids, vectors)
+
+
+def test_a_remove_is_no_finding_the_saved_index_catches_up_by_id(
+    indexed: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promptlib.search.index import VectorIndex, read_manifest
+
+    indexed.remove([3])  # cascades to its render's and its prompt's vectors: the saved indexes lag behind
+    assert read_manifest(indexed.semantic.index_path("image")).count == 8  # still saved before the remove
+    assert indexed.doctor() == []
+    monkeypatch.setattr(VectorIndex, "build", None)  # the next use catches up by id: any rebuild fails the test
+    assert indexed.semantic.index("image").count == 7  # type: ignore[union-attr]
+    assert indexed.semantic.index("prompt").count == 7  # type: ignore[union-attr]
+
+
 def test_stale_index_is_reported_and_rebuilt_from_stored_vectors(
     indexed: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    indexed.remove([3])  # cascades to its render's and its prompt's vectors: the saved indexes lag behind
+    indexed.remove([3])
+    _replace_vector(indexed, "image", 1)  # a replaced vector: the next use would rebuild, so the doctor says so
+    _replace_vector(indexed, "prompt", 1)
     assert _kinds(indexed) == [("stale-index", "image"), ("stale-index", "prompt")]
     assert all(f.fixable for f in indexed.doctor())
+    details = [f.detail for f in indexed.doctor()]
+    assert details[0].startswith("image index saved at generation 8; the stored vectors are at 10, some")
+    assert not [d for d in details if ".0" in d]  # generations are whole numbers, printed as such
     _no_embedding(indexed, monkeypatch)
     found = indexed.doctor(fix=True)
     assert [f.kind for f in found] == ["stale-index", "stale-index"]
@@ -87,6 +117,15 @@ def test_stale_index_is_reported_and_rebuilt_from_stored_vectors(
     for kind in ("image", "prompt"):
         _saved_matches_stored(indexed, kind)
     assert indexed.semantic.index("image").count == 7  # type: ignore[union-attr]
+
+
+def test_a_lag_too_long_to_catch_up_by_id_is_stale(indexed: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    from promptlib.search import semantic
+
+    monkeypatch.setattr(semantic, "CATCH_UP_LIMIT", 0)  # 8 vectors: at most 0 ids are added or dropped by id
+    indexed.remove([3])
+    assert _kinds(indexed) == [("stale-index", "image"), ("stale-index", "prompt")]
+    assert "too many changes to catch up by id" in indexed.doctor()[0].detail
 
 
 def test_unreadable_index_is_foreign_and_rebuilt(indexed: Library, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -108,7 +108,7 @@ def test_bench_render_measures_plain_and_product_and_survives_a_failing_option(c
         "bench", "render", "--random-weights", "--tiny", "--batch", "2", "--steps", "2", "--repeats", "1",
         "--variants", "plain,eager,default,cuda-graphs", "--json",
     )  # fmt: skip
-    assert result.code == 0, result.err
+    assert result.code == 1, result.err  # partly done: one case failed, the others were measured
     report = result.json()
     rows = {(r["variant"], r["batch"]): r for r in report["rows"]}
     assert set(rows) == {(v, 2) for v in ("plain", "eager", "default", "cuda-graphs")}

@@ -59,6 +59,24 @@ def test_the_cli_reports_what_was_not_rendered_and_exits_1(cli: Any, tmp_path: P
     assert "1 render(s)" in result.out
 
 
+def test_a_failure_names_the_opt_in_as_its_reader_spells_it(cli: Any, tmp_path: Path) -> None:
+    import pickle
+
+    checkpoint = tmp_path / "old-model.ckpt"
+    checkpoint.write_bytes(pickle.dumps({"state_dict": {}}))
+    good = cli("add", "a cat", "--model", "random:sd15-tiny", "--json").json()["id"]
+    bad = cli("add", "a dog", "--model", str(checkpoint), "--json").json()["id"]
+    result = cli("render", f"{good},{bad}", "--size", "64x64", "--steps", "2", "--json")
+    assert result.code == 1, result.err
+    reason = result.json()["failed"][0]["reason"]
+    assert "pass --allow-pickle if you trust" in reason and "allow_pickle=True" not in reason
+    assert "pass --allow-pickle if you trust" in " ".join(result.err.split())
+    with Library.open(tmp_path / "cli-lib") as library:  # from Python: the keyword argument, not the option
+        run = library.render([good, bad], steps=2, size=(64, 64))
+    assert "pass allow_pickle=True if you trust" in run.failed[0].error
+    assert run.to_json()["failed"][0]["reason"] == run.failed[0].error
+
+
 def test_a_tui_render_job_says_what_was_not_rendered(tmp_path: Path) -> None:
     import threading
 

@@ -76,9 +76,10 @@ def canary_stays_unwritten(evil_pickles: dict[str, Path]) -> Iterator[None]:
 
 def test_pickle_checkpoints_are_refused_by_default(evil_pickles: dict[str, Path]) -> None:
     for path in (evil_pickles["raw"], evil_pickles["zip"]):
-        with pytest.raises(UnsafeInputError, match=r"pickle checkpoint.*--allow-pickle") as info:
+        with pytest.raises(UnsafeInputError, match=r"pickle checkpoint.*pass allow_pickle=True if") as info:
             models.resolve_model(str(path))
-        assert "\n" not in str(info.value)
+        assert "\n" not in str(info.value) and "--allow-pickle" not in str(info.value)
+        assert "pass --allow-pickle if" in info.value.cli_message()  # what the CLI prints
 
 
 def test_a_pickle_renamed_safetensors_is_refused_by_its_header(evil_pickles: dict[str, Path], tmp_path: Path) -> None:
@@ -302,7 +303,8 @@ def test_a_missing_model_says_where_it_looked_and_how_to_get_it(model_dir: Path,
         models.resolve_model("someone/nothing", folders=[model_dir], hf_cache=tmp_path / "hf")
     message = str(info.value)
     assert str(model_dir) in message and str(tmp_path / "hf") in message
-    assert "hf download someone/nothing" in message and "--allow-download" in message and "\n" not in message
+    assert "hf download someone/nothing" in message and "pass allow_download=True)" in message and "\n" not in message
+    assert info.value.cli_message() == message.replace("allow_download=True", "--allow-download")
     with pytest.raises(NotFoundError, match="no file"):
         models.resolve_model("./missing.safetensors")
     # a bare checkpoint name, as A1111 images record it, with no model folders to look in: say how to add one
@@ -317,8 +319,9 @@ def test_downloading_happens_only_when_allowed(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="not downloaded"):
         models.model_hash(source)
     quiet = models.ModelSource(kind="hub", location="someone/nothing", path=None, arch=None)
-    with pytest.raises(NotFoundError, match="--allow-download"):
+    with pytest.raises(NotFoundError, match=r"\(pass allow_download=True\)") as info:
         models.load_pipeline(quiet, dtype="fp32", device="cpu")
+    assert info.value.cli_message().endswith("(pass --allow-download)")
 
 
 def test_loaded_pipelines_are_cached_per_process(model_dir: Path) -> None:

@@ -26,12 +26,16 @@ def test_index_dedup_and_semantic_search_shapes(cli: Any, tmp_path: Path, tiny_c
         _, broken = add_drawn(lib, COMBOS[5], random.Random(9), prompt="broken")
         lib.image_path(lib.get_render(broken)).write_bytes(b"\x89PNG\r\n\x1a\n damaged on disk")
 
-    built = _ok(cli("index", "build", "--json"))
+    result = cli("index", "build", "--json")
+    assert result.code == 1, result.err  # partly done: one image could not be read, the rest is indexed
+    built = result.json()
     assert_shape(built, shape.INDEX_BUILD)
     assert [f["render_id"] for f in built["failed"]] == [broken]
     assert_shape(built["failed"][0], shape.FAILED_IMAGE)
     assert Path(built["failed"][0]["image_path"]).is_absolute()
-    assert_shape(_ok(cli("index", "rebuild", "--json")), shape.INDEX_BUILD)
+    rebuilt = cli("index", "rebuild", "--json")  # the damaged image is tried again, and fails again
+    assert rebuilt.code == 1 and len(rebuilt.json()["failed"]) == 1
+    assert_shape(rebuilt.json(), shape.INDEX_BUILD)
 
     status = _ok(cli("index", "status", "--json"))
     assert_shape(status, shape.INDEX_STATUS)
