@@ -185,8 +185,8 @@ class JobQueue:
 
         try:
             result = job.run(library, report, job.cancel)
-        except PromptlibError as exc:
-            self._finish(job, CANCELLED if job.cancel.is_set() else FAILED, error=str(exc))
+        except PromptlibError as exc:  # a hint names the option as the CLI spells it (`promptlib render --…`)
+            self._finish(job, CANCELLED if job.cancel.is_set() else FAILED, error=exc.cli_message())
             return
         except Exception as exc:  # a job's failure is shown in its row, never raised into the UI
             self._finish(job, FAILED, error=f"{type(exc).__name__}: {exc}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from textual.widgets import Input
+from textual.widgets import Checkbox, Input
 
 from promptlib.library import Library
 from promptlib.tui.app import PromptlibApp
@@ -68,6 +68,27 @@ async def test_export_dialog_writes_a_pack_that_imports_back(app: PromptlibApp, 
     report = other.import_path(target)
     assert report.added == 1 and other.entries()[0].prompt == "castle on a hill at dawn"
     other.close()
+
+
+async def test_export_dialog_asks_before_writing_over_a_file(app: PromptlibApp, tiny: Library, tmp_path: Path) -> None:
+    target = tmp_path / "out.zip"
+    target.write_bytes(b"keep me")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("x")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ExportScreen)
+        screen.query_one("#export-target", Input).value = str(target)
+        screen.query_one("#export-name", Input).value = "mine"
+        await pilot.click("#export")
+        await settle(pilot)
+        assert screen.written is None and target.read_bytes() == b"keep me"
+        assert "Overwrite or choose another target" in screen_text(pilot)
+        screen.query_one("#export-overwrite", Checkbox).value = True
+        await pilot.click("#export")
+        await settle(pilot)
+        assert screen.written == str(target) and target.read_bytes().startswith(b"PK")
 
 
 async def test_command_palette_runs_library_commands(app: PromptlibApp, tiny: Library) -> None:

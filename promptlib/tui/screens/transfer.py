@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from promptlib.entries import ImportReport
 from promptlib.errors import PromptlibError
@@ -25,7 +25,7 @@ from promptlib.tui.widgets.safe_inputs import SafeInput
 
 Progress = Callable[[int], None]
 Importer = Callable[[str, Progress], ImportReport]
-Exporter = Callable[[str, str, str, str], Path]
+Exporter = Callable[[str, str, str, str, bool], Path]  # target, name, query, format, overwrite
 EXPORT_FORMATS = ("pack", "a1111-styles", "fooocus-styles", "invokeai-presets", "prompts-from-file", "jsonl", "csv")
 
 
@@ -42,9 +42,9 @@ def importer(access: LibraryAccess) -> Importer:
 def exporter(access: LibraryAccess) -> Exporter:
     """`Library.export` behind the library lock (runs in the dialog's worker)."""
 
-    def run(target: str, name: str, query: str, fmt: str) -> Path:
+    def run(target: str, name: str, query: str, fmt: str, overwrite: bool) -> Path:
         with access.use() as lib:
-            return lib.export(target, fmt=fmt, name=name, query=query)
+            return lib.export(target, fmt=fmt, name=name, query=query, overwrite=overwrite)
 
     return run
 
@@ -133,7 +133,7 @@ class ImportScreen(ModalScreen[ImportReport | None]):
         try:
             report = self._run_import(path, progress)
         except PromptlibError as exc:
-            self.post_message(self.Finished(None, str(exc)))
+            self.post_message(self.Finished(None, exc.cli_message()))
             return
         except Exception as exc:  # an unexpected failure is shown, not raised into the UI
             self.post_message(self.Finished(None, f"import failed: {exc}"))
@@ -195,6 +195,7 @@ class ExportScreen(ModalScreen[str | None]):
             yield SafeInput(placeholder="my-prompts", id="export-name")
             yield Label("Query (empty exports everything):")
             yield SafeInput(self._query, id="export-query")
+            yield Checkbox("Overwrite an existing file or folder", id="export-overwrite")
             yield Static("", id="export-result")
             with Horizontal(classes="buttons"):
                 yield Button("Export", id="export", variant="primary")
@@ -211,19 +212,24 @@ class ExportScreen(ModalScreen[str | None]):
         name = self.query_one("#export-name", Input).value.strip()
         query = self.query_one("#export-query", Input).value
         fmt = str(self.query_one("#export-format", Select).value)
+        overwrite = self.query_one("#export-overwrite", Checkbox).value
         if not target or not name:
             self._status(Text("a target path and a pack name are both needed", style="bold red"))
             return
+        path = Path(target).expanduser()
+        if not overwrite and (path.is_file() or (path.is_dir() and any(path.iterdir()))):
+            self._status(Text(f"{one_line(target)} exists: tick Overwrite or choose another target", style="bold red"))
+            return
         self.query_one("#export", Button).disabled = True
         self._status(Text(f"exporting to {one_line(target)}…"))
-        self._export(str(Path(target).expanduser()), name, query, fmt)
+        self._export(str(path), name, query, fmt, overwrite)
 
     @work(thread=True, exclusive=True, group="export")
-    def _export(self, target: str, name: str, query: str, fmt: str) -> None:
+    def _export(self, target: str, name: str, query: str, fmt: str, overwrite: bool) -> None:
         try:
-            path = self._run_export(target, name, query, fmt)
+            path = self._run_export(target, name, query, fmt, overwrite)
         except PromptlibError as exc:
-            self.post_message(self.Finished(None, str(exc)))
+            self.post_message(self.Finished(None, exc.cli_message()))
             return
         except Exception as exc:  # shown, never raised into the UI
             self.post_message(self.Finished(None, f"export failed: {exc}"))
