@@ -541,7 +541,16 @@ class SemanticSearch:
                 try:
                     manifest = read_manifest(path)
                     indexed, factory = manifest.count, manifest.factory
-                    state = "fresh" if _parse(manifest.generation) == now and manifest.model == model_id else "stale"
+                    saved = _parse(manifest.generation)
+                    state = "fresh" if saved == now and manifest.model == model_id else "stale"
+                    same_model = manifest.model == model_id
+                    if (
+                        saved is not None
+                        and state == "stale"
+                        and same_model
+                        and catches_up(saved, now, stored_count=embedded)
+                    ):
+                        detail = f"{now[0] - saved[0]:,} changes behind: its next use catches up by id, no rebuild"
                     size = path.stat().st_size if path.exists() else -1
                     if size != manifest.index_size:  # cheap check; loading verifies the sha256 too
                         state, detail = (
@@ -555,8 +564,9 @@ class SemanticSearch:
                 live = self._live.get(kind)
                 if live is not None and live.dirty and live.version == now:
                     state, indexed, detail = "fresh", live.index.count, "changes held in memory, saved soon"
-                if items > embedded and not detail:  # e.g. prompts added since: searches leave them out until then
-                    detail = f"{items - embedded:,} not embedded yet: `promptlib index build` adds them"
+                if items > embedded and (not detail or state == "stale"):  # searches leave them out until then
+                    unembedded = f"{items - embedded:,} not embedded yet: `promptlib index build` adds them"
+                    detail = f"{detail}; {unembedded}" if detail else unembedded
                 kinds.append(KindStatus(kind, items, embedded, state, indexed, factory, str(path), detail))
             others = [
                 {"kind": kind, "model": model, "dim": dim, "count": n}

@@ -189,6 +189,9 @@ def test_rm_after_index_build_leaves_doctor_nothing_to_report(copy: Path, cli: A
     assert cli("-L", str(copy), "rm", "4", "--yes").code == 0
     report = cli("-L", str(copy), "doctor", "--json")
     assert report.code == 0 and report.json()["findings"] == [], report.out
+    status = {k["kind"]: k for k in cli("-L", str(copy), "index", "status", "--json").json()["kinds"]}
+    assert status["prompt"]["state"] == "stale"  # `index status` agrees: behind, and caught up by id on next use
+    assert "changes behind: its next use catches up by id, no rebuild" in status["prompt"]["detail"]
     hits = cli("-L", str(copy), "search", QUERIES[0], "--mode", "semantic", "-k", "30", "--json").json()
     assert hits and 4 not in [hit["id"] for hit in hits]
     assert cli("-L", str(copy), "doctor").code == 0
