@@ -541,12 +541,11 @@ class SemanticSearch:
                 try:
                     manifest = read_manifest(path)
                     indexed, factory = manifest.count, manifest.factory
-                    saved = _parse(manifest.generation)
-                    state = "fresh" if saved == now and manifest.model == model_id else "stale"
-                    same_model = manifest.model == model_id
+                    saved, same_model = _parse(manifest.generation), manifest.model == model_id
+                    state = "fresh" if saved == now and same_model else "stale"
                     if (
                         saved is not None
-                        and state == "stale"
+                        and saved != now
                         and same_model
                         and catches_up(saved, now, stored_count=embedded)
                     ):
