@@ -1,8 +1,9 @@
 """promptlib's own exception types. Each carries a one-line message a user can act on.
 
 A message that tells how to lift a refusal names the switch the way its reader spells it: a Python caller passes
-``overwrite=True``, a command-line user ``--force``. `Switch.error` builds such an error; ``str(error)`` gives the
-Python wording and `PromptlibError.cli_message` the CLI's, which is what the CLI prints.
+``overwrite=True``, a command-line user ``--force``. `Switch.error` builds such an error (`switch_error` when a
+message names several); ``str(error)`` gives the Python wording and `PromptlibError.cli_message` the CLI's, which is
+what the CLI prints. A message both readers can act on as it stands names no switch at all.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ E = TypeVar("E", bound=PromptlibError)
 
 @dataclass(frozen=True)
 class Switch:
-    """A setting that lifts a refusal, as a Python caller and as a command-line user spell it."""
+    """A setting a message names, as a Python caller and as a command-line user spell it: an opt-in that lifts a
+    refusal, or an argument the message asks for."""
 
     python: str  # the keyword argument, e.g. "overwrite=True"
     cli: str  # the option, e.g. "--force"
@@ -71,9 +73,24 @@ class Switch:
     def error(self, kind: type[E], say: Callable[[str], str]) -> E:
         """A `kind` error whose message is ``say(spelling)``: this switch's Python spelling in ``str()``, its CLI
         spelling in `PromptlibError.cli_message`."""
-        return kind(say(self.python), cli=say(self.cli))
+        return switch_error(kind, say, self)
+
+
+def wordings(say: Callable[..., str], *switches: Switch) -> tuple[str, str]:
+    """``say`` given the switches' Python spellings, then their CLI spellings: (the Python text, the CLI text)."""
+    return say(*(s.python for s in switches)), say(*(s.cli for s in switches))
+
+
+def switch_error(kind: type[E], say: Callable[..., str], *switches: Switch) -> E:
+    """A `kind` error whose message, ``say(*spellings)``, names several switches (`Switch.error` for one)."""
+    python, cli = wordings(say, *switches)
+    return kind(python, cli=cli)
 
 
 OVERWRITE = Switch("overwrite=True", "--force")
 ALLOW_PICKLE = Switch("allow_pickle=True", "--allow-pickle")
 ALLOW_DOWNLOAD = Switch("allow_download=True", "--allow-download")
+REEMBED = Switch("`Library.rebuild_index(reembed=True)`", "`promptlib index rebuild --reembed`")
+# `Library.search`'s image query, named by the library and by the semantic service
+SEARCH_IMAGE = Switch("image=", "--image")
+SEARCH_LIKE = Switch("like=", "--like")

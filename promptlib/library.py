@@ -23,7 +23,17 @@ from pydantic import ValidationError as PydanticValidationError
 
 from promptlib import config as cfg
 from promptlib.entries import Entry, ImportReport, RenderInfo, SearchHit, StyleInfo
-from promptlib.errors import OVERWRITE, LibraryError, NotFoundError, PromptlibError, ValidationError
+from promptlib.errors import (
+    OVERWRITE,
+    SEARCH_IMAGE,
+    SEARCH_LIKE,
+    LibraryError,
+    NotFoundError,
+    PromptlibError,
+    Switch,
+    ValidationError,
+    switch_error,
+)
 from promptlib.ingest import ingest_entries, ingest_images
 from promptlib.limits import MAX_NOTES_CHARS, MAX_PROMPT_CHARS, MAX_TITLE_CHARS
 from promptlib.recipe import (
@@ -58,6 +68,10 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int], None]
 _UNSET: Any = object()
+# `search`'s arguments as its errors name them (see `promptlib.errors.Switch`)
+_BY_IMAGE = (SEARCH_IMAGE, SEARCH_LIKE)
+_SIMILAR_PROMPTS = Switch("similar_prompts=True", "--similar-prompts")
+_SEMANTIC_OR_HYBRID = (Switch("mode='semantic'", "--mode semantic"), Switch("mode='hybrid'", "--mode hybrid"))
 
 
 @dataclass(frozen=True)
@@ -540,11 +554,17 @@ class Library:
         ValidationError for an image that is not acceptable."""
         parsed = dsl.parse(query)
         if image is not None and like is not None:
-            raise ValidationError("--image and --like each give the image to search by: use one")
+            raise switch_error(
+                ValidationError, lambda i, k: f"{i} and {k} each give the image to search by: use one", *_BY_IMAGE
+            )
         if mode == "semantic" and (image is not None or like is not None) and parsed.positive_text:
-            raise ValidationError(
-                "--mode semantic searches by the image alone and would ignore the words: drop them, or use"
-                " --mode hybrid to rank by both"
+            raise switch_error(
+                ValidationError,
+                lambda semantic, hybrid: (
+                    f"{semantic} searches by the image alone and would ignore the words: drop"
+                    f" them, or use {hybrid} to rank by both"
+                ),
+                *_SEMANTIC_OR_HYBRID,
             )
         if mode != "lexical" and self._wants_semantic(parsed, mode, image, like, similar_prompts):
             return self._semantic_search(
@@ -552,7 +572,11 @@ class Library:
                 prompts=similar_prompts,
             )  # fmt: skip
         if image is not None or like is not None or similar_prompts:
-            raise ValidationError("--image, --like and --similar-prompts need --mode semantic or hybrid")
+            raise switch_error(
+                ValidationError,
+                lambda i, k, p, semantic, hybrid: f"{i}, {k} and {p} need {semantic} or {hybrid}",
+                *_BY_IMAGE, _SIMILAR_PROMPTS, *_SEMANTIC_OR_HYBRID,
+            )  # fmt: skip
         with self.db.lock:
             result = lexical.search(self.db.conn, parsed, limit=limit, offset=offset, sort=sort)
             entries = {e.id: e for e in self.get_many([pid for pid, _ in result.hits])}
@@ -1299,8 +1323,9 @@ class Library:
                 raise
             lexical_result = self.search(query, limit=limit, offset=offset, sort=sort, mode="lexical")
             return SemanticResult(
-                query, lexical_result.hits, lexical_result.truncated, mode="lexical", note=f"lexical only: {exc}"
-            )
+                query, lexical_result.hits, lexical_result.truncated, mode="lexical", note=f"lexical only: {exc}",
+                cli_note=f"lexical only: {exc.cli_message()}",
+            )  # fmt: skip
         entries = {e.id: e for e in self.get_many([f.prompt_id for f in ranking.hits])}
         hits: list[SearchHit] = []
         for f in ranking.hits:

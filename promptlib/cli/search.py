@@ -66,7 +66,7 @@ def search(
             query, limit=limit, offset=offset, sort=sort, mode=mode, image=image, like=like,
             similar_prompts=similar_prompts,
         )  # fmt: skip
-    message = getattr(result, "note", "")
+    message = getattr(result, "cli_note", None) or getattr(result, "note", "")
     if message:
         note(message)
     if as_json:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from promptlib.errors import ValidationError
+from promptlib.errors import Switch, ValidationError
 from promptlib.recipe import canonical_sampler
 from promptlib.render.results import GridCell, GridResult
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 MAX_AXIS_VALUES = 64
 MAX_CELLS = 1024
+_X_AXIS = Switch("x='FIELD=V1,V2,…'", "--x FIELD=V1,V2,…")  # how an axis is given (see `promptlib.errors.Switch`)
 
 # Axis field → (recipe field it sets, value type). "prompt" and "negative" are handled specially.
 FIELDS: dict[str, tuple[str, type]] = {
@@ -313,9 +314,9 @@ class GridCanvas:
 def check_animation_target(out: Path) -> None:
     """Raise ValidationError unless `out` is a .webp or .gif in a folder that exists (checked before rendering)."""
     if out.suffix.lower() not in (".webp", ".gif"):
-        raise ValidationError(f"--animate writes .webp or .gif, not {out.name!r}")
+        raise ValidationError(f"an animation is written as .webp or .gif, not {out.name!r}")
     if not out.parent.is_dir():
-        raise ValidationError(f"--animate: folder {out.parent} does not exist")
+        raise ValidationError(f"the animation's folder {out.parent} does not exist")
 
 
 def write_animation(frames: Iterator[Image.Image], out: Path, *, frame_ms: int = 500) -> Path:
@@ -376,7 +377,7 @@ def render_grid(
 
     axes = [parse_axis(a) if a else None for a in (x, y, z)]
     if all(a is None for a in axes):
-        raise ValidationError("a grid needs at least one axis (--x FIELD=V1,V2,…)")
+        raise _X_AXIS.error(ValidationError, lambda how: f"a grid needs at least one axis ({how})")
     check_axes_apart(axes)
     if animate is not None:
         check_animation_target(animate)

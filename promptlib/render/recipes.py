@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from promptlib.errors import ValidationError
+from promptlib.errors import Switch, ValidationError
 from promptlib.recipe import LoraRef, Recipe, canonical_sampler
 from promptlib.render import schedulers
 
@@ -29,6 +29,7 @@ RANDOM_PREFIX = "random:"
 DEFAULT_SAMPLER = "Euler"
 DEFAULT_STEPS = 25
 DEFAULT_CFG = 7.5
+_MODEL = Switch("model=… (or 'model' in overrides)", "--model")  # how a render names its model
 # Recipe fields an override may set (plus "dtype", "negative_prompt", "prompt").
 OVERRIDE_FIELDS = frozenset(
     {
@@ -168,8 +169,9 @@ def entry_fields(entry: Entry, overrides: Mapping[str, Any], lib: Library) -> di
     if fields["seed"] is None:
         fields["seed"] = secrets.randbelow(2**32)
     if not fields["model"]:
-        raise ValidationError(
-            f"entry {entry.id} names no model: pass --model, or set model under [render] in config.toml"
+        raise _MODEL.error(
+            ValidationError,
+            lambda how: f"entry {entry.id} names no model: pass {how}, or set model under [render] in config.toml",
         )
     return fields
 

@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from promptlib.errors import PromptlibError, ValidationError
+from promptlib.errors import PromptlibError, Switch, ValidationError, switch_error
 from promptlib.recipe import Recipe
 from promptlib.render import schedulers
 
@@ -86,7 +86,12 @@ class RenderOptions:
         if self.attention not in ATTENTION:
             raise ValidationError(f"attention {self.attention!r}: expected {', '.join(ATTENTION)}")
         if self.cpu_offload and (self.compile or self.cuda_graphs):  # None (auto) turns itself off
-            raise ValidationError("model CPU offload cannot be combined with --compile or --cuda-graphs")
+            raise switch_error(
+                ValidationError,
+                lambda compile, graphs: f"model CPU offload cannot be combined with {compile} or {graphs}",
+                Switch("compile=True", "--compile"),
+                Switch("cuda_graphs=True", "--cuda-graphs"),
+            )
 
 
 @dataclass

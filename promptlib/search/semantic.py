@@ -32,7 +32,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from promptlib.config import INDEX_DIR
-from promptlib.errors import NotFoundError, PromptlibError, QueryError, ValidationError
+from promptlib.errors import (
+    SEARCH_IMAGE,
+    SEARCH_LIKE,
+    NotFoundError,
+    PromptlibError,
+    QueryError,
+    ValidationError,
+    switch_error,
+)
 from promptlib.library import SearchResult
 from promptlib.search import duplicates, hybrid
 from promptlib.search.duplicates import DuplicateCluster, DuplicateMember
@@ -311,10 +319,7 @@ class SemanticSearch:
         with self.db.lock:
             found = self._stored_dim(self.db.conn, kind)
         if found is not None and found != dim:
-            raise ValidationError(
-                f"stored {kind} embeddings of {self.model_id} are {found}-d but the model makes {dim}-d vectors:"
-                " run `promptlib index rebuild --reembed`"
-            )
+            raise stored.dim_mismatch(kind, self.model_id, stored=found, dim=dim)
 
     def _image_file(self, image_path: str, linked: bool) -> Path:
         return Path(image_path) if linked else self.root / image_path
@@ -596,7 +601,12 @@ class SemanticSearch:
                 raise QueryError("a query image searches images, not prompts")
             return embedder.embed_image_bytes(image, name=image_name)
         if not text.strip():
-            raise QueryError("semantic search needs words, an image (--image) or a render (--like)")
+            raise switch_error(
+                QueryError,
+                lambda i, k: f"semantic search needs words, an image ({i}) or a render ({k})",
+                SEARCH_IMAGE,
+                SEARCH_LIKE,
+            )
         key = (embedder.model_id, text)
         with self._lock:
             cached = self._recent.get(key)
@@ -729,3 +739,4 @@ class SemanticResult(SearchResult):
 
     mode: str = "lexical"
     note: str = ""
+    cli_note: str | None = None  # the note in the CLI's words, when it names a switch (see `promptlib.errors.Switch`)

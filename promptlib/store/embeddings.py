@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from promptlib.errors import ValidationError
+from promptlib.errors import REEMBED, ValidationError
 from promptlib.store.schema_extras import generation_key
 
 if TYPE_CHECKING:
@@ -78,12 +78,23 @@ def decode(blobs: Sequence[bytes], dim: int) -> FloatArray:
 
     width = 4 * dim
     if any(len(b) != width for b in blobs):
-        raise ValidationError(
-            f"a stored embedding is not {dim} float32 values: run `promptlib index rebuild --reembed`"
+        raise REEMBED.error(
+            ValidationError, lambda how: f"a stored embedding is not {dim} float32 values: rebuild with {how}"
         )
     if not blobs:
         return np.empty((0, dim), dtype=np.float32)
     return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), dim).astype(np.float32, copy=False)
+
+
+def dim_mismatch(kind: str, model: str, *, stored: int, dim: int) -> ValidationError:
+    """The error for stored `kind` vectors of `model` that are `stored`-d where the model makes `dim`-d ones."""
+    return REEMBED.error(
+        ValidationError,
+        lambda how: (
+            f"stored {kind} embeddings of {model} are {stored}-d but the model makes {dim}-d vectors:"
+            f" rebuild with {how}"
+        ),
+    )
 
 
 def store(
@@ -134,10 +145,7 @@ def load(conn: sqlite3.Connection, kind: str, model: str, *, dim: int) -> tuple[
     blobs: list[bytes] = []
     for owner_id, row_dim, blob in rows:
         if row_dim != dim:
-            raise ValidationError(
-                f"stored {kind} embeddings of {model} are {row_dim}-d but the model makes {dim}-d vectors:"
-                " run `promptlib index rebuild --reembed`"
-            )
+            raise dim_mismatch(kind, model, stored=row_dim, dim=dim)
         ids.append(owner_id)
         blobs.append(blob)
     return np.asarray(ids, dtype=np.int64), decode(blobs, dim)

@@ -37,7 +37,9 @@ def test_entries_that_cannot_render_are_listed_and_the_rest_are_stored(lib: Libr
     assert set(reasons) == {lora, random_lora, no_model} and len(run.failed) == 5  # two images each, one recipe
     assert "LoRA 'not_there' not found" in reasons[lora]
     assert "random-weight model takes no VAE or LoRA" in reasons[random_lora]
-    assert "names no model" in reasons[no_model]
+    assert "names no model: pass model=…" in reasons[no_model]
+    cli_reasons = {f["prompt_id"]: f["reason"] for f in run.to_json(cli=True)["failed"]}
+    assert "names no model: pass --model," in cli_reasons[no_model]  # as `promptlib render` prints it
     assert run.to_json()["failed"][0].keys() == {"prompt_id", "reason"}
     assert lib.count("has:image") == 2  # nothing was stored for the others
 

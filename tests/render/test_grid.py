@@ -128,9 +128,11 @@ def test_cancelled_grid_keeps_finished_cells_and_stores_no_grid(render_lib: Any,
     assert on_disk == referenced
 
 
-def test_grid_needs_an_axis(render_lib: Any) -> None:
-    with pytest.raises(ValidationError, match="at least one axis"):
+def test_grid_needs_an_axis_named_as_each_reader_gives_one(render_lib: Any) -> None:
+    with pytest.raises(ValidationError, match="at least one axis") as info:
         render_lib.grid(1)
+    assert str(info.value).endswith("(x='FIELD=V1,V2,…')") and "--x" not in str(info.value)
+    assert info.value.cli_message().endswith("(--x FIELD=V1,V2,…)")  # what the CLI prints
 
 
 def test_removing_an_entry_removes_its_grid_image_and_undo_brings_it_back(render_lib: Any, library_files: Any) -> None:
@@ -162,9 +164,9 @@ def test_two_axes_on_one_field_are_refused_before_rendering(render_lib: Any, x: 
 
 
 def test_a_bad_animation_target_is_refused_before_rendering(render_lib: Any, tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match=r"writes \.webp or \.gif"):
-        render_lib.grid(1, x="seed=1,2", animate=tmp_path / "sweep.mp4")
-    with pytest.raises(ValidationError, match="does not exist"):
+    with pytest.raises(ValidationError, match=r"^an animation is written as \.webp or \.gif, not 'sweep\.mp4'$"):
+        render_lib.grid(1, x="seed=1,2", animate=tmp_path / "sweep.mp4")  # worded for both readers: no --animate
+    with pytest.raises(ValidationError, match=r"^the animation's folder .* does not exist$"):
         render_lib.grid(1, x="seed=1,2", animate=tmp_path / "missing" / "sweep.gif")
     assert render_lib.db.execute("SELECT count(*) FROM renders")[0][0] == 0 and not (tmp_path / "missing").exists()
     made = render_lib.grid(1, x="seed=1,2", animate=tmp_path / "sweep.gif")

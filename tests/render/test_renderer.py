@@ -225,8 +225,9 @@ def test_unknown_entries_models_and_samplers_fail_before_rendering(render_lib: A
     with pytest.raises(ValidationError, match="not available"):
         render_lib.render(1, sampler="DPM adaptive")
     bare = render_lib.add("no model here")
-    with pytest.raises(ValidationError, match="names no model"):
+    with pytest.raises(ValidationError, match=r"names no model: pass model=… \(or 'model' in overrides\)") as info:
         render_lib.render(bare.id)
+    assert "--model" not in str(info.value) and "names no model: pass --model," in info.value.cli_message()
     assert render_lib.db.execute("SELECT count(*) FROM renders")[0][0] == 0
 
 
@@ -290,6 +291,14 @@ def test_compile_also_compiles_the_vae_decoder_unless_it_slices_or_tiles() -> No
     assert _prepared(compile=True, vae_tiling=True).vae_decode is None
     assert _prepared(compile=True, vae_slicing=True).vae_decode is None
     assert _prepared().vae_decode is None
+
+
+def test_cpu_offload_with_compile_or_graphs_is_refused_naming_them_as_each_reader_sets_them() -> None:
+    with pytest.raises(ValidationError) as info:
+        RenderOptions(cpu_offload=True, compile=True)
+    assert str(info.value) == "model CPU offload cannot be combined with compile=True or cuda_graphs=True"
+    assert info.value.cli_message() == "model CPU offload cannot be combined with --compile or --cuda-graphs"
+    assert RenderOptions(cpu_offload=True).cuda_graphs is None  # auto turns itself off: no refusal
 
 
 def test_a_vae_dtype_that_cpu_offload_cannot_take_is_refused_before_anything_changes() -> None:

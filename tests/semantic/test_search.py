@@ -149,9 +149,10 @@ def test_bad_queries_are_clear_errors(gallery: Gallery, tmp_path: Path) -> None:
     lib = gallery.lib
     with pytest.raises(ValidationError, match="unknown search mode"):
         lib.search("fox", mode="psychic")
-    with pytest.raises(QueryError, match="needs words"):
+    with pytest.raises(QueryError, match=r"needs words, an image \(image=\) or a render \(like=\)") as info:
         lib.search("tag:dark", mode="semantic")
-    with pytest.raises(ValidationError, match="need --mode semantic or hybrid"):
+    assert info.value.cli_message().endswith("an image (--image) or a render (--like)")  # what the CLI prints
+    with pytest.raises(ValidationError, match="need mode='semantic' or mode='hybrid'"):
         lib.search("fox", mode="lexical", like=1)
     with pytest.raises(NotFoundError, match="no render with id 999999"):
         lib.similar(999_999)
