@@ -63,7 +63,7 @@ def models(folder: Folders = None, as_json: JSON = False) -> None:
         note(f"model folder {missing} " + ("is not a folder" if missing.exists() else "does not exist"))
     found = list_models(folders)
     if as_json:
-        print_json([m.to_json() for m in found])
+        print_json([m.to_json(cli=True) for m in found])
         return
     if not found:
         note("no models found in the Hugging Face cache" + (" or the model folders" if folders else ""))
@@ -78,7 +78,8 @@ def models(folder: Folders = None, as_json: JSON = False) -> None:
     table.add_column("size", justify="right", no_wrap=True)
     table.add_column("path / note", ratio=1, no_wrap=True)
     for m in found:
-        where = rich_text(m.note, style="yellow", one_line=True) if m.note else rich_text(m.path, one_line=True)
+        shown = m.note_for(cli=True)
+        where = rich_text(shown, style="yellow", one_line=True) if shown else rich_text(m.path, one_line=True)
         table.add_row(
             rich_text(m.name, one_line=True),
             rich_text(m.kind),

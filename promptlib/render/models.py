@@ -17,7 +17,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from promptlib.errors import ALLOW_DOWNLOAD, FormatError, NotFoundError, UnsafeInputError, ValidationError
+from promptlib.errors import (
+    ALLOW_DOWNLOAD,
+    ALLOW_PICKLE,
+    FormatError,
+    NotFoundError,
+    UnsafeInputError,
+    ValidationError,
+    wordings,
+)
 from promptlib.render.checkpoints import (
     WEIGHT_SUFFIXES,
     check_safetensors,
@@ -103,7 +111,8 @@ class ModelSource:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """One row of ``promptlib models``."""
+    """One row of ``promptlib models`` (`cli_note`: the note in the CLI's words, when it names a switch such as
+    ``--allow-pickle``; see `promptlib.errors.Switch`)."""
 
     name: str
     kind: SourceKind
@@ -112,9 +121,17 @@ class ModelInfo:
     size_bytes: int
     path: str
     note: str = ""
+    cli_note: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def note_for(self, *, cli: bool = False) -> str:
+        """The note; with `cli`, as the CLI words it."""
+        return self.cli_note if cli and self.cli_note is not None else self.note
+
+    def to_json(self, *, cli: bool = False) -> dict[str, Any]:
+        """The row as ``promptlib models --json`` prints it (`cli`: the note in the CLI's words)."""
+        row = asdict(self)
+        del row["cli_note"]
+        return row | {"note": self.note_for(cli=cli)}
 
 
 # ---- resolving --------------------------------------------------------------------------------------------------
@@ -411,8 +428,8 @@ def _file_info(path: Path) -> ModelInfo | None:
     if is_pickle(path):
         if path.suffix.lower() != ".ckpt":
             return None  # .pt/.bin/.pth are as often embeddings or LoRAs; .ckpt is the checkpoint convention
-        note = "pickle checkpoint: refused unless you pass --allow-pickle"
-        return ModelInfo(path.stem, "single_file", None, None, size, str(path), note)
+        note, cli_note = wordings(lambda how: f"pickle checkpoint: refused unless you pass {how}", ALLOW_PICKLE)
+        return ModelInfo(path.stem, "single_file", None, None, size, str(path), note, cli_note)
     from promptlib.render.presets import preset
 
     try:

@@ -558,6 +558,10 @@ def test_list_models_reads_headers_and_notes_what_it_refuses(
     )  # fmt: skip
     assert found["xl"].size_bytes == single_files["sdxl"].stat().st_size
     assert "pickle" in found["old"].note and "header length" in found["liar"].note
+    assert found["old"].note == "pickle checkpoint: refused unless you pass allow_pickle=True"  # to Python callers
+    assert found["old"].to_json(cli=True)["note"] == "pickle checkpoint: refused unless you pass --allow-pickle"
+    assert found["old"].to_json().keys() == found["xl"].to_json(cli=True).keys()  # the documented keys only
+    assert "cli_note" not in found["old"].to_json() and found["liar"].to_json(cli=True)["note"] == found["liar"].note
     assert found["tiny-sd15"].to_json()["path"] == str(root / "tiny-sd15")
 
 
@@ -575,3 +579,16 @@ def test_models_command_lists_configured_and_given_folders(
     table = cli("models")
     assert table.code == 0 and "tiny-sdxl" in table.out and "sdxl" in table.out
     assert "List models" in cli("models", "--help").out
+
+
+def test_models_command_notes_a_pickle_checkpoint_with_the_option_that_loads_it(
+    cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    (folder / "old.ckpt").write_bytes(pickle.dumps({"state_dict": {}}))
+    rows = cli("models", "--json", "--folder", str(folder)).json()
+    notes = [m["note"] for m in rows if m["name"] == "old"]
+    assert notes == ["pickle checkpoint: refused unless you pass --allow-pickle"]
+    table = cli("models", "--folder", str(folder))
+    assert table.code == 0 and "--allow-pickle" in table.out and "allow_pickle=True" not in table.out
