@@ -570,14 +570,17 @@ def bench_render(
         int, typer.Option("--pack-batch", min=1, max=64, help="Batch size of the pack scenario.")
     ] = 8,
     device: Device = None,
+    allow_pickle: AllowPickle = False,
+    allow_download: AllowDownload = False,
     out: Annotated[str | None, typer.Option("--out", help="Also write the JSON here after every case.")] = None,
     as_json: RowsJSON = False,
 ) -> None:
     """Render speed per scheduler and option: seconds per image, img/s, it/s, UNet calls, peak GPU memory.
 
     Measures plain diffusers (a stock pipeline call, fp16 SDPA eager, same weights) and promptlib's render path
-    with each option in one run; warm-up excluded, CUDA synchronised around timings. A failing case prints its
-    error in its row and the rest still run; the exit code is then 1.
+    with each option in one run; warm-up excluded, CUDA synchronised around timings. A --model is found and loaded
+    as render finds one ([render] model_dirs, the HF cache). A failing case prints its error in its row and the
+    rest still run; the exit code is then 1.
 
     Examples:
 
@@ -587,6 +590,8 @@ def bench_render(
     """
     from promptlib.render import bench
 
+    if not random_weights and not model:
+        raise typer.BadParameter("give --model or --random-weights", param_hint="--model")
     names = [v.strip() for v in variants.split(",") if v.strip()]
     if channels_last:
         names.append("channels-last")
@@ -602,9 +607,17 @@ def bench_render(
         raise typer.BadParameter(f"{batch!r} is not a list of numbers", param_hint="--batch") from None
     if any(b < 1 for b in batches):
         raise typer.BadParameter("batch sizes must be at least 1", param_hint="--batch")
+    model_dirs: tuple[str, ...] = ()
+    if not random_weights:  # a model name is looked up where render looks (config.toml's [render] model_dirs)
+        from promptlib.cli.models import configured_folders
+
+        model_dirs = tuple(str(d) for d in configured_folders())
     config = bench.BenchConfig(
         arch=arch,
         model=None if random_weights else model,
+        model_dirs=model_dirs,
+        allow_pickle=allow_pickle,
+        allow_download=allow_download,
         size_preset="tiny" if tiny else "full",
         schedulers=schedulers_,
         batches=tuple(batches) or None,
@@ -618,9 +631,7 @@ def bench_render(
         pack_batch=pack_batch,
         device=device or "auto",
     )
-    if not random_weights and not model:
-        raise typer.BadParameter("give --model or --random-weights", param_hint="--model")
-    report = bench.run(config, scenario=scenario, out=out, on_row=None if as_json else _bench_row)
+    report = bench.run(config, scenario=scenario, out=out, on_row=None if as_json else _bench_row, cli=True)
     if as_json:
         print_json(report)
     else:

@@ -22,7 +22,9 @@ timed), then timed ``repeats`` times with ``torch.cuda.synchronize`` around each
 Peak memory is ``torch.cuda.max_memory_allocated`` over the timed runs. The ``pack`` scenario goes through the real
 queue (`Library.render`: jobs → batches → PNG encoding + storing on the writer thread, into a temporary library)
 and reports sustained images/s. A failing case records its error in its row; the others still run. Weights do not
-change speed, so ``random:`` models measure what a real checkpoint of the same architecture would.
+change speed, so ``random:`` models measure what a real checkpoint of the same architecture would. A real model is
+found as `Library.render` finds one (``model_dirs``, the HF cache) and loaded under the same opt-ins
+(``allow_pickle``, ``allow_download``).
 """
 
 from __future__ import annotations
@@ -35,12 +37,15 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from promptlib.errors import ValidationError
+from promptlib.errors import PromptlibError, ValidationError
 from promptlib.recipe import Recipe
 from promptlib.render import schedulers
 from promptlib.render.renderer import RenderOptions, prepare, render_batch, resolve_device
+
+if TYPE_CHECKING:
+    from promptlib.render.models import ModelSource
 
 PROMPT = "a photograph of an astronaut riding a horse on the moon, highly detailed, sharp focus"
 NEGATIVE = "blurry, low quality"
@@ -77,6 +82,9 @@ GOALS: dict[str, dict[str, Any]] = {
 class BenchConfig:
     arch: str = "sd15"
     model: str | None = None  # None: random weights
+    model_dirs: tuple[str, ...] = ()  # where a model name is looked up, as config.toml's [render] model_dirs
+    allow_pickle: bool = False  # as RenderOptions: load a pickle checkpoint you trust (weights only)
+    allow_download: bool = False  # as RenderOptions: fetch a Hugging Face id that is not in the local cache
     size_preset: str = "full"  # "tiny" for CPU smoke runs
     schedulers: str = "Euler"
     batches: tuple[int, ...] | None = None  # None: (1,), or a scenario's own batch sizes
@@ -160,8 +168,10 @@ def _timed(fn: Callable[[], Any], *, device: Any, repeats: int) -> tuple[float, 
     return warmup, statistics.median(times), _peak_mb(device), result
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+def _one_line(exc: BaseException, *, cli: bool = False) -> str:
+    """The error as a row shows it; with `cli`, a promptlib error in the CLI's words (`PromptlibError.cli_message`)."""
+    message = exc.cli_message() if cli and isinstance(exc, PromptlibError) else str(exc)
+    text = " ".join(message.split()) or type(exc).__name__
     return f"{type(exc).__name__}: {text[:300]}"
 
 
@@ -172,10 +182,14 @@ def _scheduler_names(text: str) -> list[str]:
 
 
 class Bench:
-    """Runs cases and collects rows; `on_row` sees each row as soon as it is measured."""
+    """Runs cases and collects rows; `on_row` sees each row as soon as it is measured; with `cli`, a row's error
+    names opt-ins as the CLI spells them (``--allow-pickle``, not ``allow_pickle=True``)."""
 
-    def __init__(self, config: BenchConfig, *, on_row: Callable[[Row], None] | None, out: str | None) -> None:
+    def __init__(
+        self, config: BenchConfig, *, on_row: Callable[[Row], None] | None, out: str | None, cli: bool = False
+    ) -> None:
         self.config = config
+        self.cli = cli
         self.device = resolve_device(config.device)
         self.on_row = on_row
         self.out = Path(out) if out else None
@@ -208,15 +222,29 @@ class Bench:
 
     # --- pipelines ------------------------------------------------------------------------------------------------
 
+    def model_source(self) -> ModelSource:
+        """The given model, resolved as `Library.render` resolves one: in ``model_dirs`` and the HF cache, under
+        the config's opt-ins. Raises NotFoundError, FormatError, UnsafeInputError."""
+        from promptlib.render import models
+
+        assert self.config.model
+        return models.resolve_model(
+            self.config.model,
+            folders=tuple(Path(d).expanduser() for d in self.config.model_dirs),
+            allow_pickle=self.config.allow_pickle,
+            allow_download=self.config.allow_download,
+        )
+
     def pipeline(self, arch: str) -> tuple[Any, str]:
-        """The pipeline for `arch` (random weights unless a model was given) and its model reference."""
+        """The pipeline for `arch` (random weights unless a model was given) and its model reference (a given
+        model's path or HF id, which a library without ``model_dirs`` finds too)."""
         from promptlib.render import service
 
         if self.config.model:
             from promptlib.render import models
 
-            source = models.resolve_model(self.config.model)
-            return models.load_pipeline(source, dtype=self._dtype(), device=str(self.device)), self.config.model
+            source = self.model_source()
+            return models.load_pipeline(source, dtype=self._dtype(), device=str(self.device)), source.location
         suffix = "-tiny" if self.config.size_preset == "tiny" else ""
         ref = f"random:{arch}{suffix}"
         return service.random_pipeline_cached(ref, dtype=self._dtype(), device=self.device), ref
@@ -227,7 +255,7 @@ class Bench:
         try:
             pipe, ref = self.pipeline(arch)
         except Exception as exc:
-            self.add(Row(scenario, arch, "-", "-", 0, side, side, steps, error=_one_line(exc)))
+            self.add(Row(scenario, arch, "-", "-", 0, side, side, steps, error=_one_line(exc, cli=self.cli)))
             return
         for name in _scheduler_names(self.config.schedulers):
             for batch in batches:
@@ -236,7 +264,7 @@ class Bench:
                     try:
                         self._case(row, pipe, ref)
                     except Exception as exc:  # one failing option must not stop the others
-                        row.error = _one_line(exc)
+                        row.error = _one_line(exc, cli=self.cli)
                     finally:
                         pipe._promptlib_graphs = {}
                         _free(self.device)
@@ -341,9 +369,15 @@ class Bench:
             try:
                 if changes is None:
                     raise ValidationError(f"unknown variant {variant!r}")
-                _, ref = self.pipeline(arch)
+                # the library loads a given model itself: resolve it only (its refusals land in this row)
+                ref = self.model_source().location if self.config.model else self.pipeline(arch)[1]
                 options = replace(
-                    RenderOptions(compile_mode=self.config.compile_mode, batch_size=self.config.pack_batch),
+                    RenderOptions(
+                        compile_mode=self.config.compile_mode,
+                        batch_size=self.config.pack_batch,
+                        allow_pickle=self.config.allow_pickle,
+                        allow_download=self.config.allow_download,
+                    ),
                     device=str(self.device),
                     **changes,
                 )
@@ -376,7 +410,7 @@ class Bench:
                 row.warmup_s = round(warmup, 2)
                 row.extra = {"images": stored, "wall_seconds": round(seconds, 3)}
             except Exception as exc:
-                row.error = _one_line(exc)
+                row.error = _one_line(exc, cli=self.cli)
             finally:
                 _free(self.device)
             self.add(row)
@@ -415,10 +449,16 @@ def goals(rows: list[Row]) -> dict[str, Any]:
 
 
 def run(
-    config: BenchConfig, *, scenario: str | None = None, out: str | None = None, on_row: Callable[[Row], None] | None
+    config: BenchConfig,
+    *,
+    scenario: str | None = None,
+    out: str | None = None,
+    on_row: Callable[[Row], None] | None,
+    cli: bool = False,
 ) -> dict[str, Any]:
-    """Run the benchmark; returns the JSON report (meta, rows, goals). Raises ValidationError for a bad scenario."""
-    bench = Bench(config, on_row=on_row, out=out)
+    """Run the benchmark; returns the JSON report (meta, rows, goals; with `cli`, rows' errors in the CLI's words).
+    Raises ValidationError for a bad scenario."""
+    bench = Bench(config, on_row=on_row, out=out, cli=cli)
     if scenario is None:
         from promptlib.render.presets import preset
 

@@ -134,6 +134,33 @@ def test_bench_render_pack_scenario_goes_through_the_library(cli: Any, tmp_path:
     assert json.loads(out.read_text())["rows"][0]["scenario"] == "pack"
 
 
+def test_bench_render_finds_and_loads_a_model_as_render_does(cli: Any, model_dir: Path, tmp_path: Path) -> None:
+    import pickle
+
+    from promptlib.render import bench
+
+    home = tmp_path / "cli-lib"  # the library folder the cli fixture points PROMPTLIB_HOME at
+    home.mkdir(exist_ok=True)
+    (home / "config.toml").write_text(f'[render]\nmodel_dirs = ["{model_dir}"]\n')
+    once = ("bench", "render", "--tiny", "--steps", "2", "--repeats", "1", "--variants", "default", "--json")
+    named = cli(*once, "--model", "tiny-sd15")  # a name found in [render] model_dirs, as `render` finds it
+    assert named.code == 0, named.err
+    assert [r["error"] for r in named.json()["rows"]] == [None]
+    pack = cli(*once, "--model", "tiny-sd15", "--scenario", "pack", "--pack-images", "2", "--pack-batch", "2")
+    assert pack.code == 0 and pack.json()["rows"][0]["extra"]["images"] == 2, pack.out + pack.err
+    checkpoint = tmp_path / "old-model.ckpt"
+    checkpoint.write_bytes(pickle.dumps({"state_dict": {}}))
+    for scenario in ((), ("--scenario", "pack")):
+        refused = cli(*once, "--model", str(checkpoint), *scenario)
+        error = refused.json()["rows"][0]["error"]
+        assert refused.code == 1 and "pass --allow-pickle if you trust" in error and "allow_pickle=True" not in error
+        opted_in = cli(*once, "--model", str(checkpoint), "--allow-pickle", *scenario)
+        assert opted_in.code == 1 and "--allow-pickle" not in opted_in.json()["rows"][0]["error"]  # no model inside
+    config = bench.BenchConfig(model=str(checkpoint), size_preset="tiny", steps=2, repeats=1, variants=("default",))
+    report = bench.run(config, on_row=None)  # from Python: the keyword argument, not the option
+    assert "pass allow_pickle=True if you trust" in report["rows"][0]["error"]
+
+
 def test_render_commands_have_help_with_examples(cli: Any) -> None:
     for command in (["render"], ["rerun"], ["verify"], ["grid"], ["schedulers"], ["bench", "render"]):
         result = cli(*command, "--help")
@@ -152,8 +179,8 @@ def test_pickle_and_download_opt_ins_are_real_options(cli: Any, entry: int, tmp_
     opted_in = cli("render", str(entry), "--model", str(checkpoint), "--allow-pickle", "--size", "64x64")
     assert opted_in.code != 0 and "--allow-pickle" not in opted_in.err  # past the refusal: this file is no model
     assert "No such option" not in opted_in.err
-    for command in ("render", "grid", "rerun", "verify"):
-        text = cli(command, "--help").out
+    for command in ("render", "grid", "rerun", "verify", "bench render"):
+        text = cli(*command.split(), "--help").out
         assert "--allow-pickle" in text and "--allow-download" in text, command
 
 
