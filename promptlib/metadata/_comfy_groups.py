@@ -60,14 +60,6 @@ class GroupParts:
     values: ValueLayout
 
 
-def group_name(kind: str) -> str | None:
-    """The group name an instance's type refers to, or None when it is no group node type."""
-    for prefix in GROUP_PREFIXES:
-        if kind.startswith(prefix):
-            return kind[len(prefix) :]
-    return None
-
-
 def read_group(item: dict[str, Any]) -> GroupParts:
     """The parts of one ``extra.groupNodes`` definition; odd entries are skipped, never fatal."""
     raw = as_list(item.get("nodes"))
