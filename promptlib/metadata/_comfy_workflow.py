@@ -13,9 +13,15 @@ too, the inner nodes named ``"<instance>:<inner id>"`` as ComfyUI's own API expo
 input boundary continues with whatever feeds the instance's input of that name (a link outside, else the value the
 instance holds for a promoted widget, else the inner widget's own value), and a link from an instance's output
 continues inside, from the link that reaches the output boundary. Legacy ``properties.proxyWidgets`` instances
-hold their values in proxy order. Muted and bypassed instances are not expanded; expansion stops at
-`MAX_SUBGRAPH_DEPTH`, at a definition that contains itself, and past `MAX_NODES` nodes or
-`MAX_EXPANDED_WEIGHT` nodes + inputs + widget values in all (a FormatError: nested instances multiply).
+hold their values in proxy order.
+
+Legacy group nodes (``extra.groupNodes``, instances typed ``workflow>name`` or ``workflow/name``; see
+_comfy_groups.py) are expanded the same way, their inner nodes named ``"<instance>:<index>"`` as the frontend names
+them, instance inputs and outputs matched by position, the instance's widget values laid over the inner nodes'.
+
+Muted and bypassed instances are not expanded; expansion stops at `MAX_SUBGRAPH_DEPTH`, at a definition that
+contains itself, and past `MAX_NODES` nodes or `MAX_EXPANDED_WEIGHT` nodes + inputs + widget values in all (a
+FormatError: nested instances multiply).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from promptlib.errors import FormatError
+from promptlib.metadata._comfy_groups import GROUP_PREFIXES, INPUT_BOUNDARY, ValueLayout, read_group
 from promptlib.metadata._util import as_list
 
 _CONTROL = "?control"  # a control_after_generate widget: present in newer files, absent in very old ones
@@ -32,7 +39,7 @@ _MUTED, _BYPASSED = 2, 4
 _MAX_HOPS = 256
 MAX_NODES = 20_000
 MAX_SUBGRAPH_DEPTH = 16
-MAX_SUBGRAPHS = 1_000  # definitions read
+MAX_SUBGRAPHS = 1_000  # definitions read (subgraphs, and group nodes apart)
 MAX_EXPANDED_WEIGHT = 1_000_000  # nodes + their inputs + widget values that expanding instances may add
 _SUBGRAPH_INPUT, _SUBGRAPH_OUTPUT = -10, -20  # litegraph's ids of a definition's boundary nodes
 
@@ -117,14 +124,16 @@ class _Link(NamedTuple):
 
 @dataclass(frozen=True)
 class _Definition:
-    """A subgraph definition, read once however many instances it has."""
+    """A subgraph or group node definition, read once however many instances it has."""
 
+    key: str  # what an instance's type names (for groups, one of the two spellings)
     nodes: list[dict[str, Any]]
     links: dict[int, _Link]
     input_id: str
     input_names: list[str | None]
     outputs: dict[int, int]  # output slot -> the inner link that reaches it
     weight: int
+    values: ValueLayout | None = None  # a group node: its instances' widget values by position
 
 
 @dataclass
@@ -140,9 +149,13 @@ class _Flat:
     _hosts: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
     def instance_input(self, instance_id: str, slot: int) -> dict[str, Any] | None:
-        """The input of an instance that feeds its definition's input `slot`: by name, else by position."""
+        """The input of an instance that feeds its definition's input `slot`: by name, else by position (group
+        nodes: by position only)."""
         instance, definition = self.nodes[instance_id], self.expanded[instance_id]
         slots = as_list(instance.get("inputs"))
+        if definition.values is not None:
+            item = slots[slot] if 0 <= slot < len(slots) else None
+            return item if isinstance(item, dict) else None
         if instance_id not in self._inputs:
             by_name: dict[str, dict[str, Any]] = {}
             for item in slots:
@@ -163,6 +176,8 @@ class _Flat:
         properties = instance.get("properties")
         if not isinstance(name, str) or (isinstance(properties, dict) and "proxyWidgets" in properties):
             return None  # legacy instances: their values are `overrides`
+        if self.expanded[instance_id].values is not None:
+            return None  # group nodes: their values are laid over the inner nodes
         if instance_id not in self._hosts:
             values = instance.get("widgets_values")
             if isinstance(values, dict):
@@ -198,7 +213,7 @@ def workflow_to_graph(data: Any) -> dict[str, dict[str, Any]]:
 
 
 def _flatten(data: dict[str, Any]) -> _Flat:
-    """The workflow's nodes with every active subgraph instance expanded (nested ones too), bounded."""
+    """The workflow's nodes with every active subgraph and group node instance expanded (nested ones too), bounded."""
     definitions = _definitions(data)
     top = _nodes(data)
     if len(top) > MAX_NODES:
@@ -218,21 +233,37 @@ def _flatten(data: dict[str, Any]) -> _Flat:
             definition = definitions.get(kind) if isinstance(kind, str) else None
             if definition is None or node.get("mode") in (_MUTED, _BYPASSED):
                 continue
-            if kind in ancestry or len(ancestry) >= MAX_SUBGRAPH_DEPTH:
+            if definition.key in ancestry or len(ancestry) >= MAX_SUBGRAPH_DEPTH:
                 continue  # a definition holding itself, or nesting past any real workflow: left as an unknown node
             count += len(definition.nodes)
             weight += definition.weight
             if count > MAX_NODES or weight > MAX_EXPANDED_WEIGHT:
-                raise FormatError(f"ComfyUI workflow has more than {MAX_NODES:,} nodes with its subgraphs expanded")
+                raise FormatError(
+                    f"ComfyUI workflow has more than {MAX_NODES:,} nodes with its subgraphs and group nodes expanded"
+                )
             flat.expanded[node_id] = definition
             flat.links[node_id] = definition.links
             _legacy_overrides(node, node_id, flat)
-            stack.append((node_id, definition.nodes, (*ancestry, str(kind))))
+            stack.append((node_id, _instance_nodes(node, definition), (*ancestry, definition.key)))
     return flat
 
 
+def _instance_nodes(instance: dict[str, Any], definition: _Definition) -> list[dict[str, Any]]:
+    """The inner nodes of one instance: a group node's with the instance's widget values laid over theirs."""
+    if definition.values is None:
+        return definition.nodes
+    values = definition.values.split(instance.get("widgets_values"))
+    if not values:
+        return definition.nodes
+    return [
+        {**node, "widgets_values": values[node["id"]]} if node["id"] in values else node for node in definition.nodes
+    ]
+
+
 def _definitions(data: dict[str, Any]) -> dict[str, _Definition]:
-    """Subgraph definitions by id, from ``definitions.subgraphs`` (and any nested there), at most MAX_SUBGRAPHS."""
+    """Definitions by the type their instances have: subgraphs by id, from ``definitions.subgraphs`` (and any
+    nested there), then group nodes by both spellings of their type, from ``extra.groupNodes``; at most
+    MAX_SUBGRAPHS of each."""
     out: dict[str, _Definition] = {}
     containers = [data]
     while containers and len(out) < MAX_SUBGRAPHS:
@@ -243,7 +274,22 @@ def _definitions(data: dict[str, Any]) -> dict[str, _Definition]:
             if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"] not in out:
                 out[item["id"]] = _definition(item)
                 containers.append(item)
+    extra = data.get("extra")
+    groups = extra.get("groupNodes") if isinstance(extra, dict) else None
+    if isinstance(groups, dict):
+        for name, item in list(groups.items())[:MAX_SUBGRAPHS]:
+            if isinstance(item, dict):
+                definition = _group_definition(f"{GROUP_PREFIXES[0]}{name}", item)
+                for prefix in GROUP_PREFIXES:
+                    out.setdefault(f"{prefix}{name}", definition)
     return out
+
+
+def _group_definition(key: str, item: dict[str, Any]) -> _Definition:
+    parts = read_group(item)
+    links = {link_id: _Link(*link) for link_id, link in parts.links.items()}
+    weight = _weight(parts.nodes)
+    return _Definition(key, parts.nodes, links, INPUT_BOUNDARY, [], parts.outputs, weight, parts.values)
 
 
 def _definition(item: dict[str, Any]) -> _Definition:
@@ -263,8 +309,12 @@ def _definition(item: dict[str, Any]) -> _Definition:
         entry["name"] if isinstance(entry, dict) and isinstance(entry.get("name"), str) else None
         for entry in as_list(item.get("inputs"))
     ]
-    weight = sum(1 + len(as_list(node.get("inputs"))) + _size(node.get("widgets_values")) for node in nodes)
-    return _Definition(nodes, links, _io_id(item.get("inputNode"), _SUBGRAPH_INPUT), names, outputs, weight)
+    input_id = _io_id(item.get("inputNode"), _SUBGRAPH_INPUT)
+    return _Definition(str(item["id"]), nodes, links, input_id, names, outputs, _weight(nodes))
+
+
+def _weight(nodes: list[dict[str, Any]]) -> int:
+    return sum(1 + len(as_list(node.get("inputs"))) + _size(node.get("widgets_values")) for node in nodes)
 
 
 def _io_id(node: Any, default: int) -> str:

@@ -15,6 +15,11 @@ base caption. Characters are imported so that search finds them and nothing is l
 - ``extra["characters"]`` lists them (at most `MAX_CHARACTERS`), paired by position as NovelAI pairs them:
   ``{"prompt", "negative_prompt", "centers": [{"x", "y"}]}`` (empty strings where a caption is missing);
 - ``v4_prompt`` / ``v4_negative_prompt`` stay in `extra` verbatim (``use_coords``, ``use_order``, ``legacy_uc``).
+
+NovelAI's request form of the same characters, ``characterPrompts: [{"prompt", "uc", "center": {"x", "y"},
+"enabled"}]`` (the V4 captions are made from its enabled entries), is read the same way, disabled entries left
+out, for each side (prompt, negative) where the V4 captions hold no character, so none is counted twice; it too
+stays in `extra` verbatim.
 """
 
 from __future__ import annotations
@@ -69,6 +74,9 @@ def parse_fields(fields: Mapping[str, Any], *, raw: str) -> Recipe:
     builder = RecipeBuilder(GENERATOR, raw)
     base, characters = _v4_captions(comment.get("v4_prompt"))
     negative_base, negative_characters = _v4_captions(comment.get("v4_negative_prompt"))
+    requested, requested_negative = _character_prompts(comment.get("characterPrompts"))
+    characters = characters or requested
+    negative_characters = negative_characters or requested_negative
     prompt = to_text(comment.get("prompt")) or base or to_text(fields.get("Description")) or ""
     negative = to_text(comment.get("uc")) or negative_base or ""
     builder.prompt = _with_characters(prompt, [caption for caption, _ in characters])
@@ -101,16 +109,40 @@ def _v4_captions(value: Any) -> tuple[str | None, list[Character]]:
         return None, []
     characters: list[Character] = []
     for item in as_list(caption.get("char_captions"))[:MAX_CHARACTERS]:
-        if not isinstance(item, dict):
-            continue
-        centers = []
-        for center in as_list(item.get("centers"))[:MAX_CHARACTERS]:
-            x = to_float(center.get("x")) if isinstance(center, dict) else None
-            y = to_float(center.get("y")) if isinstance(center, dict) else None
-            if x is not None and y is not None:
-                centers.append({"x": x, "y": y})
-        characters.append((to_text(item.get("char_caption")) or "", centers))
+        if isinstance(item, dict):
+            characters.append((to_text(item.get("char_caption")) or "", _centers(as_list(item.get("centers")))))
     return to_text(caption.get("base_caption")), characters
+
+
+def _character_prompts(value: Any) -> tuple[list[Character], list[Character]]:
+    """The enabled characters of a request's ``characterPrompts``: their prompts and their negatives (``uc``)."""
+    positive: list[Character] = []
+    negative: list[Character] = []
+    for item in as_list(value)[:MAX_CHARACTERS]:
+        if not isinstance(item, dict) or _disabled(item.get("enabled")):
+            continue
+        centers = _centers([item.get("center")])
+        positive.append((to_text(item.get("prompt")) or "", centers))
+        negative.append((to_text(item.get("uc")) or "", centers))
+    return positive, negative
+
+
+def _disabled(value: Any) -> bool:
+    """Whether an ``enabled`` flag says no: false, 0 or a "false"-like string (missing means enabled)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("false", "0", "no", "off")
+    return value is False or (isinstance(value, int | float) and value == 0)
+
+
+def _centers(items: list[Any]) -> list[dict[str, float]]:
+    """The ``{"x", "y"}`` points among `items` (at most MAX_CHARACTERS looked at), others skipped."""
+    centers = []
+    for center in items[:MAX_CHARACTERS]:
+        x = to_float(center.get("x")) if isinstance(center, dict) else None
+        y = to_float(center.get("y")) if isinstance(center, dict) else None
+        if x is not None and y is not None:
+            centers.append({"x": x, "y": y})
+    return centers
 
 
 def _with_characters(base: str, captions: list[str]) -> str:

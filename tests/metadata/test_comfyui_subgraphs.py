@@ -228,11 +228,11 @@ def test_nested_instances_that_multiply_are_refused_quickly() -> None:
     ]  # 40**6 inner nodes if expanded
     data = {"nodes": [{"id": 1, "type": "fan-0"}], "links": [], "definitions": {"subgraphs": levels}}
     started = time.perf_counter()
-    with pytest.raises(FormatError, match="subgraphs expanded"):
+    with pytest.raises(FormatError, match="expanded"):
         parse_workflow(json.dumps(data))
     wide = {"id": "wide", "nodes": [{"id": 1, "type": "x", "inputs": [{"name": "a"}] * 5000}], "links": []}
     many = {"nodes": [{"id": i, "type": "wide"} for i in range(2000)], "definitions": {"subgraphs": [wide]}}
-    with pytest.raises(FormatError, match="subgraphs expanded"):
+    with pytest.raises(FormatError, match="expanded"):
         workflow_to_graph(many)  # few nodes, but each instance copies 5,000 inputs
     assert time.perf_counter() - started < 5
 

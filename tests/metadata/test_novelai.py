@@ -193,3 +193,78 @@ def test_v4_character_captions_are_searchable_after_import(lib: Any, tmp_path: P
     assert [hit.entry.id for hit in lib.search("blue hair").hits] == summary.ids
     assert [hit.entry.id for hit in lib.search("bad hands").hits] == summary.ids  # negative captions too
     assert lib.get(summary.ids[0]).params["extra"]["characters"][1]["prompt"] == "girl, blue hair"
+
+
+# --- the request form: characterPrompts -------------------------------------------------------------------------
+
+CHARACTER_PROMPTS = [
+    {"prompt": "girl, red hair", "uc": "bad hands", "center": {"x": 0.3, "y": 0.5}, "enabled": True},
+    {"prompt": "boy, hat", "uc": "extra arms", "center": {"x": 0.5, "y": 0.5}, "enabled": False},
+    {"prompt": "girl, blue hair", "uc": "", "center": {"x": 0.7, "y": 0.5}, "enabled": True},
+]
+
+
+def test_character_prompts_join_the_prompts_without_the_disabled_ones() -> None:
+    comment = dict(COMMENT, prompt="2girls, park", uc="lowres", characterPrompts=CHARACTER_PROMPTS)
+    recipe = parse_novelai(json.dumps(comment))
+    assert recipe.prompt == "2girls, park | girl, red hair | girl, blue hair"
+    assert recipe.negative_prompt == "lowres | bad hands"
+    assert recipe.extra["characters"] == [
+        {"prompt": "girl, red hair", "negative_prompt": "bad hands", "centers": [{"x": 0.3, "y": 0.5}]},
+        {"prompt": "girl, blue hair", "negative_prompt": "", "centers": [{"x": 0.7, "y": 0.5}]},
+    ]
+    assert recipe.extra["characterPrompts"][1]["enabled"] is False  # kept as written
+
+
+def test_character_prompts_beside_v4_captions_are_not_counted_twice() -> None:
+    both = dict(V4_COMMENT, characterPrompts=CHARACTER_PROMPTS)
+    recipe = parse_novelai(json.dumps(both))
+    assert recipe.prompt == "2girls, park | girl, red hair | girl, blue hair"
+    assert recipe.negative_prompt == "lowres | bad hands"
+    assert len(recipe.extra["characters"]) == 2
+    no_negative_captions = {key: value for key, value in both.items() if key != "v4_negative_prompt"}
+    recipe = parse_novelai(json.dumps(no_negative_captions))  # the request fills in the side V4 leaves empty
+    assert (recipe.prompt, recipe.negative_prompt) == (
+        "2girls, park | girl, red hair | girl, blue hair",
+        "lowres | bad hands",
+    )
+    assert recipe.extra["characters"][0]["negative_prompt"] == "bad hands"
+
+
+@pytest.mark.parametrize(
+    ("characters", "prompt", "expected"),
+    [
+        ("girl", "base", None),
+        ([5, None, "x", []], "base", None),
+        (
+            [{"prompt": 3, "uc": ["x"], "center": [0.5, 0.5]}],
+            "base | 3",
+            [{"prompt": "3", "negative_prompt": "", "centers": []}],
+        ),
+        (
+            [{"prompt": "a", "center": {"x": "0.25", "y": 1e999}}, {"prompt": "b", "enabled": "false"}],
+            "base | a",
+            [{"prompt": "a", "negative_prompt": "", "centers": []}],
+        ),
+        (
+            [{"prompt": "a", "enabled": 0}, {"prompt": "b", "enabled": None}],
+            "base | b",
+            [{"prompt": "b", "negative_prompt": "", "centers": []}],
+        ),
+        (
+            [{"center": {"x": 0.1, "y": 0.9}}],
+            "base",
+            [{"prompt": "", "negative_prompt": "", "centers": [{"x": 0.1, "y": 0.9}]}],
+        ),
+    ],
+)
+def test_character_prompts_odd_shapes_never_crash(characters: object, prompt: str, expected: object) -> None:
+    recipe = parse_novelai(json.dumps({"prompt": "base", "uc": "", "scale": 5, "characterPrompts": characters}))
+    assert recipe.prompt == prompt
+    assert recipe.extra.get("characters") == expected
+
+
+def test_character_prompts_hostile_counts_are_bounded() -> None:
+    many = [{"prompt": f"c{i}", "uc": f"u{i}", "center": {"x": 0.5, "y": 0.5}} for i in range(5000)]
+    recipe = parse_novelai(json.dumps({"uc": "", "characterPrompts": many}))
+    assert len(recipe.extra["characters"]) == 64 and recipe.prompt.endswith(" | c63")

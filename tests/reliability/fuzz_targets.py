@@ -934,6 +934,51 @@ edited_subgraph_workflow_text = st.lists(
     min_size=1,
     max_size=4,
 ).map(lambda edits: _edited(_subgraph_base(), edits))
+
+
+def _group_base() -> dict[str, Any]:
+    """A small real-shaped workflow whose sampler sits in a legacy group node (``extra.groupNodes``)."""
+    group = {
+        "nodes": [
+            {"type": "CLIPTextEncode", "inputs": [{"name": "clip", "type": "CLIP", "link": None}],
+             "outputs": [{"type": "CONDITIONING"}], "widgets_values": ["inner"]},
+            {"type": "EmptyLatentImage", "outputs": [{"type": "LATENT"}], "widgets_values": [512, 768, 1]},
+            {"type": "Reroute", "inputs": [{"name": "", "type": "*", "link": None}], "outputs": [{"type": "LATENT"}]},
+            {"type": "PrimitiveNode", "outputs": [{"type": "INT", "widget": {"name": "seed"}}],
+             "widgets_values": [3, "fixed"]},
+            {"type": "KSampler",
+             "inputs": [{"name": "model", "type": "MODEL", "link": None}, {"name": "positive", "link": None},
+                        {"name": "latent_image", "link": None},
+                        {"name": "seed", "type": "INT", "widget": {"name": "seed"}, "link": None}],
+             "outputs": [{"type": "LATENT"}], "widgets_values": [0, "fixed", 20, 7, "euler", "normal", 1]},
+        ],
+        "links": [[None, 1, 0, 0, 4, "CLIP"], [0, 0, 4, 1, 6, "CONDITIONING"], [1, 0, 2, 0, 5, "LATENT"],
+                  [2, 0, 4, 2, 7, "LATENT"], [3, 0, 4, 3, 8, "INT"]],
+        "external": [[4, 0, "LATENT"]],
+        "config": {"0": {"input": {"clip": {"name": "text clip"}}}, "4": {"output": {"0": {"visible": True}}}},
+    }  # fmt: skip
+    return {
+        "nodes": [
+            {"id": 4, "type": "CheckpointLoaderSimple", "widgets_values": ["m.safetensors"]},
+            {"id": 10, "type": "workflow>Sampler",
+             "inputs": [{"name": "clip", "link": 2}, {"name": "model", "link": 1}],
+             "outputs": [{"name": "LATENT", "links": [3]}], "widgets_values": ["a fox", 512, 768, 1, 5, "fixed"]},
+            {"id": 11, "type": "workflow/Sampler", "mode": 0, "widgets_values": []},
+            {"id": 8, "type": "VAEDecode", "inputs": [{"name": "samples", "link": 3}]},
+        ],
+        "links": [[1, 4, 0, 10, 1, "MODEL"], [2, 4, 1, 10, 0, "CLIP"], [3, 10, 0, 8, 0, "LATENT"]],
+        "extra": {"groupNodes": {"Sampler": group}},
+    }  # fmt: skip
+
+
+edited_group_workflow_text = st.lists(
+    st.tuples(
+        st.integers(0, 10_000),
+        st.one_of(json_values, st.sampled_from(["workflow>Sampler", "workflow/Sampler", None, -1, 0, 4, 99])),
+    ),
+    min_size=1,
+    max_size=4,
+).map(lambda edits: _edited(_group_base(), edits))
 _center = st.fixed_dictionaries({}, optional={"x": _scalars, "y": _scalars})
 _caption = st.one_of(
     json_values,
@@ -958,14 +1003,40 @@ _caption = st.one_of(
         ),
     ),
 )
+_character_prompts = st.one_of(
+    json_values,
+    st.lists(
+        st.one_of(
+            _scalars,
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "prompt": st.one_of(_scalars, format_text),
+                    "uc": st.one_of(_scalars, format_text),
+                    "center": st.one_of(_center, json_values),
+                    "enabled": _scalars,
+                },
+            ),
+        ),
+        max_size=6,
+    ),
+)
 novelai_v4_text = st.builds(
-    lambda prompt, uc, positive, negative: json.dumps(
-        {"prompt": prompt, "uc": uc, "scale": 5, "v4_prompt": positive, "v4_negative_prompt": negative}
+    lambda prompt, uc, positive, negative, characters: json.dumps(
+        {
+            "prompt": prompt,
+            "uc": uc,
+            "scale": 5,
+            "v4_prompt": positive,
+            "v4_negative_prompt": negative,
+            **({} if characters is None else {"characterPrompts": characters}),
+        }
     ),
     _scalars,
     _scalars,
     _caption,
     _caption,
+    st.one_of(st.none(), _character_prompts),
 )
 
 
@@ -993,6 +1064,7 @@ TEXT_PARSERS = {
     "comfyui-workflow": ("promptlib.metadata.comfyui", "parse_workflow", json_text),
     "comfyui-workflow-subgraphs": ("promptlib.metadata.comfyui", "parse_workflow", subgraph_workflow_text),
     "comfyui-subgraphs-edited": ("promptlib.metadata.comfyui", "parse_workflow", edited_subgraph_workflow_text),
+    "comfyui-group-nodes-edited": ("promptlib.metadata.comfyui", "parse_workflow", edited_group_workflow_text),
     "invokeai-dream": ("promptlib.metadata.invokeai", "parse_dream", format_text),
     "invokeai-sd-metadata": ("promptlib.metadata.invokeai", "parse_sd_metadata", json_text),
     "invokeai-metadata": ("promptlib.metadata.invokeai", "parse_invokeai_metadata", json_text),
