@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from promptlib.errors import REEMBED, ValidationError
 from promptlib.store.schema_extras import generation_key
@@ -197,6 +197,22 @@ def delete_model(conn: sqlite3.Connection, kind: str, model: str) -> int:
 # --- what still needs embedding ----------------------------------------------------------------------------------
 
 
+def _select_by_id(
+    conn: sqlite3.Connection, sql: str, params: Sequence[object], *, id_column: str, ids: Iterable[int] | None
+) -> list[Any]:
+    """The rows of `sql` (a SELECT ending in its WHERE condition) in `id_column` order: all of them, or only those
+    whose `id_column` is in `ids`, asked for in chunks that stay under SQLite's limit on bound values."""
+    if ids is None:
+        return conn.execute(f"{sql} ORDER BY {id_column}", params).fetchall()
+    wanted = sorted({int(i) for i in ids})
+    rows: list[Any] = []
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows += conn.execute(f"{sql} AND {id_column} IN ({marks}) ORDER BY {id_column}", [*params, *chunk]).fetchall()
+    return rows
+
+
 @dataclass(frozen=True)
 class PendingRender:
     render_id: int
@@ -211,15 +227,7 @@ def renders_without(conn: sqlite3.Connection, model: str, *, ids: Iterable[int] 
         "SELECT r.id, r.image_sha256, r.image_path, r.linked FROM renders r WHERE NOT EXISTS"
         " (SELECT 1 FROM render_embeddings e WHERE e.render_id = r.id AND e.model = ?)"
     )
-    if ids is None:
-        rows = conn.execute(sql + " ORDER BY r.id", (model,)).fetchall()
-    else:
-        wanted = sorted({int(i) for i in ids})
-        rows = []
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows += conn.execute(sql + f" AND r.id IN ({marks}) ORDER BY r.id", [model, *chunk]).fetchall()
+    rows = _select_by_id(conn, sql, [model], id_column="r.id", ids=ids)
     return [PendingRender(int(r[0]), str(r[1]), str(r[2]), bool(r[3])) for r in rows]
 
 
@@ -258,15 +266,7 @@ def prompts_to_embed(
         sql += " OR p.updated_at > ?"
         params.append(since)
     sql += ")"
-    if ids is None:
-        rows = conn.execute(sql + " ORDER BY p.id", params).fetchall()
-    else:
-        wanted = sorted({int(i) for i in ids})
-        rows = []
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows += conn.execute(sql + f" AND p.id IN ({marks}) ORDER BY p.id", [*params, *chunk]).fetchall()
+    rows = _select_by_id(conn, sql, params, id_column="p.id", ids=ids)
     return [(int(r[0]), str(r[1])) for r in rows], (str(newest) if newest is not None else None)
 
 
