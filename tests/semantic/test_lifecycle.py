@@ -239,8 +239,9 @@ def test_stored_vectors_of_another_dimension_are_a_clear_error(copy: Path, tiny_
     lib = indexed_library(copy, tiny_clip)
     with lib.db.write() as conn:
         conn.execute("UPDATE render_embeddings SET dim = 16, vector = substr(vector, 1, 64)")
-    with pytest.raises(ValidationError, match="rebuild --reembed"):
+    with pytest.raises(ValidationError, match=r"rebuild_index\(reembed=True\)") as caught:
         lib.build_index()
+    assert "promptlib index rebuild --reembed" in caught.value.cli_message()  # the CLI's words for the same fix
     report = lib.rebuild_index(reembed=True)
     assert report.embedded["image"] == 24 and report.indexed["image"] == 24
     lib.close()
