@@ -2,9 +2,10 @@
 
 Native packs, foreign style/prompt files and images with generation metadata are told apart by their bytes, not
 their names — except that inside folders and zips, documents, code and config files and the .txt sidecars A1111
-writes next to its images are skipped (an image without parameters inside takes them from its sidecar), and a file
-named like an image that is not one fails. Each file (or batch of images) is its own transaction; a file that fails
-is reported with its reason and the rest of the run goes on. Zips are read member by member, never extracted.
+writes next to its images are skipped (an image without parameters inside takes them from its sidecar, or from the
+``log.html`` Fooocus keeps beside its images), and a file named like an image that is not one fails. Each file (or
+batch of images) is its own transaction; a file that fails is reported with its reason and the rest of the run goes
+on. Zips are read member by member, never extracted.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import stat
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +45,7 @@ OTHER_TEXT_SUFFIXES = frozenset(
      ".yml", ".toml", ".ini", ".cfg", ".log"}
 )  # fmt: skip
 DOC_STEMS = ("readme", "license", "licence", "copying", "notice", "changelog", "changes", "authors", "contributing")
+FOOOCUS_LOG = "log.html"  # Fooocus's page of each day's images and their parameters, beside them
 
 
 @dataclass
@@ -122,16 +125,21 @@ def is_other_text(name: str, siblings: frozenset[str] = frozenset()) -> bool:
     return suffix == ".txt" and any(f"{stem}{ext}" in siblings for ext in IMAGE_SUFFIXES)
 
 
+def read_text_beside(path: Path, name: str) -> str | None:
+    """The text of the file `name` in `path`'s folder, or None when there is none (or it is too large)."""
+    other = path.with_name(name)
+    try:
+        if not other.is_file() or other.stat().st_size > MAX_JSON_BYTES:
+            return None
+        return other.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
 def read_sidecar(path: Path) -> str | None:
     """The text of the .txt file A1111 writes next to an image ("Create a text file next to every image with
     generation parameters"), or None when there is none (or it is too large to be one)."""
-    sidecar = path.with_suffix(".txt")
-    try:
-        if not sidecar.is_file() or sidecar.stat().st_size > MAX_JSON_BYTES:
-            return None
-        return sidecar.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
+    return read_text_beside(path, path.with_suffix(".txt").name)
 
 
 def sidecar_recipes(text: str | None) -> list[Recipe]:
@@ -185,6 +193,7 @@ class Importer:
     ) -> None:
         self.lib = lib
         self.fmt = fmt
+        self._logs: dict[str, dict[str, Recipe]] = {}  # Fooocus log.html recipes by folder, read once each
         self.pack = pack
         self.link = link
         self.progress = progress or (lambda _n: None)
@@ -250,8 +259,10 @@ class Importer:
                 self.summary.fail(str(path), f"image is larger than {MAX_IMAGE_BYTES:,} bytes")
                 return
             data = path.read_bytes()
-            sidecar = read_sidecar(path)
-            self._guard(str(path), lambda: self._add_image(data, str(path), path if self.link else None, sidecar))
+            self._guard(
+                str(path),
+                lambda: self._add_image(data, str(path), path if self.link else None, lambda: self._beside(path)),
+            )
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             self.summary.fail(str(path), "named like an image, but its content is not a PNG, JPEG or WEBP image")
         elif root is not None and is_other_text(path.name, self._siblings(path.parent)):
@@ -304,16 +315,44 @@ class Importer:
                     self.summary.fail(where, exc)
                     continue
                 if is_image(data[:16]):
-                    text = self._zipped_sidecar(archive, by_name, info.filename)
-                    self._guard(where, lambda d=data, w=where, t=text: self._add_image(d, w, None, t))  # type: ignore[misc]
+                    beside = partial(self._zipped_beside, archive, by_name, info.filename)
+                    self._guard(where, lambda d=data, w=where, b=beside: self._add_image(d, w, None, b))  # type: ignore[misc]
                 elif suffix in IMAGE_SUFFIXES:
                     self.summary.fail(where, "named like an image, but its content is not a PNG, JPEG or WEBP image")
                 else:
                     self._guard(where, lambda d=data, w=where: self._foreign(d, w))  # type: ignore[misc]
 
-    def _zipped_sidecar(self, archive: zipfile.ZipFile, by_name: dict[str, zipfile.ZipInfo], member: str) -> str | None:
-        """`read_sidecar` for an image inside a zip."""
-        info = by_name.get(member.rsplit(".", 1)[0] + ".txt")
+    def _beside(self, path: Path) -> list[Recipe]:
+        """The recipe an image without parameters takes from beside it: its A1111 .txt sidecar, else its block in
+        the folder's Fooocus log.html."""
+        return sidecar_recipes(read_sidecar(path)) or self._logged(
+            str(path.parent), path.name, lambda: read_text_beside(path, FOOOCUS_LOG)
+        )
+
+    def _zipped_beside(
+        self, archive: zipfile.ZipFile, by_name: dict[str, zipfile.ZipInfo], member: str
+    ) -> list[Recipe]:
+        """`_beside` for an image inside a zip."""
+        folder, _, name = member.rpartition("/")
+        sidecar = self._zipped_text(archive, by_name, member.rsplit(".", 1)[0] + ".txt")
+        log = f"{folder}/{FOOOCUS_LOG}" if folder else FOOOCUS_LOG
+        return sidecar_recipes(sidecar) or self._logged(
+            f"{archive.filename}!{folder}", name, lambda: self._zipped_text(archive, by_name, log)
+        )
+
+    def _logged(self, folder: str, name: str, read: Callable[[], str | None]) -> list[Recipe]:
+        """The recipe of image `name` in `folder`'s Fooocus log.html (parsed once per folder), else []."""
+        from promptlib.metadata.fooocus import parse_log
+
+        if folder not in self._logs:
+            text = read()
+            self._logs[folder] = parse_log(text) if text and "image-container" in text else {}
+        recipe = self._logs[folder].get(name)
+        return [recipe] if recipe is not None else []
+
+    def _zipped_text(self, archive: zipfile.ZipFile, by_name: dict[str, zipfile.ZipInfo], member: str) -> str | None:
+        """A text member of the zip beside an image (None when absent or too large)."""
+        info = by_name.get(member)
         if info is None or info.file_size > MAX_JSON_BYTES:
             return None
         try:
@@ -360,10 +399,13 @@ class Importer:
         s.warnings.extend(report.errors)
         self.progress(1)
 
-    def _add_image(self, data: bytes, where: str, link: Path | None, sidecar: str | None = None) -> None:
+    def _add_image(
+        self, data: bytes, where: str, link: Path | None, beside: Callable[[], list[Recipe]] | None = None
+    ) -> None:
+        """Queue an image with the recipes its metadata holds, or (none there) those `beside` finds next to it."""
         item = read_image_item(data, path=where, link=link)
-        if not item.recipes:
-            item.recipes.extend(sidecar_recipes(sidecar))
+        if not item.recipes and beside is not None:
+            item.recipes.extend(beside())
         if not item.recipes:
             self.summary.fail(where, "no generation metadata in this image")
             return

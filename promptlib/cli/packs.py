@@ -30,9 +30,10 @@ def import_(
     """Import what other tools wrote, detected from content: promptlib packs (folder or .zip), A1111 styles.csv,
     Fooocus / sdxl_prompt_styler style JSON, InvokeAI style presets, A1111 prompts_from_file lines, JSONL,
     PNG/JPEG/WEBP images with generation metadata (A1111, ComfyUI, InvokeAI, Fooocus, NovelAI, ...), A1111
-    parameter .txt files and ComfyUI workflow or API-format .json files.
-    Folders are searched recursively and zips read without extracting. Importing twice adds nothing. A file that
-    cannot be imported is listed with its reason and the rest is imported; the exit code is then 1.
+    parameter .txt files and ComfyUI workflow or API-format .json files. An image saved without parameters takes
+    them from an A1111 .txt or the Fooocus log.html beside it. Folders are searched recursively and zips read
+    without extracting. Importing twice adds nothing. A file that cannot be imported is listed with its reason and
+    the rest is imported; the exit code is then 1.
 
     Examples:
 

@@ -1,16 +1,26 @@
-"""Fooocus: the ``parameters`` JSON (``fooocus_scheme`` = ``fooocus``) and its A1111-style scheme.
+"""Fooocus: the ``parameters`` JSON (``fooocus_scheme`` = ``fooocus``), its A1111-style scheme, and ``log.html``.
 
 PNGs carry ``parameters`` + ``fooocus_scheme``; JPEG/WEBP carry the same text in EXIF UserComment with the
 scheme in MakerNote. ``prompt``/``negative_prompt`` are what the user typed; the style-expanded prompts that
 were actually rendered stay in ``extra["full_prompt"]``/``extra["full_negative_prompt"]``.
+
+Fooocus saves parameters into its images only when asked ("Save Metadata to Images" is off by default), but it
+always keeps a ``log.html`` beside each day's images: one block per image, its parameters as a table and, since
+late 2023, as URL-quoted JSON in a "Copy to Clipboard" button (the keys of the JSON scheme; older logs used the
+table's labels). `parse_log` reads those, by image file name.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.parse
+from html.parser import HTMLParser
+from pathlib import PurePath
 from typing import Any
 
 from promptlib.errors import FormatError
+from promptlib.limits import MAX_METADATA_CHARS
 from promptlib.metadata import a1111
 from promptlib.metadata._util import (
     RecipeBuilder,
@@ -30,6 +40,31 @@ _FOOOCUS_KEYS = frozenset({"full_prompt", "full_negative_prompt", "prompt_expans
 _VERSION_RE = re.compile(r"(?:^|, )Version: \"?Fooocus", re.MULTILINE)
 _LORA_COMBINED_RE = re.compile(r"lora_combined_\d+")
 _MAX_NAME_CHARS = 200  # as RecipeBuilder.sampler: longer "names" stay in extra
+MAX_LOG_IMAGES = 100_000  # images read from one log.html (a day of generating); the rest are left out
+# log.html's table labels (logs before the JSON button) as the JSON scheme's keys; "LoRA 1": "name : weight"
+_LOG_LABELS = {
+    "prompt": "prompt",
+    "negative prompt": "negative_prompt",
+    "fooocus v2 expansion": "prompt_expansion",
+    "styles": "styles",
+    "performance": "performance",
+    "steps": "steps",
+    "resolution": "resolution",
+    "guidance scale": "guidance_scale",
+    "sharpness": "sharpness",
+    "adm guidance": "adm_guidance",
+    "base model": "base_model",
+    "refiner model": "refiner_model",
+    "refiner switch": "refiner_switch",
+    "clip skip": "clip_skip",
+    "sampler": "sampler",
+    "scheduler": "scheduler",
+    "vae": "vae",
+    "seed": "seed",
+    "version": "version",
+    "metadata scheme": "metadata_scheme",
+}
+_LOG_LORA_RE = re.compile(r"lora (\d+)", re.IGNORECASE)
 
 
 def is_fooocus_json(data: Any) -> bool:
@@ -120,6 +155,107 @@ def parse_a1111_scheme(text: str) -> Recipe:
             digest = to_text(hashes.get(name))
             loras.append(LoraRef(name=stem, weight=1.0 if strength is None else strength, hash=digest))
     return recipe.model_copy(update={**update, "loras": tuple(loras)})
+
+
+def parse_log(text: str) -> dict[str, Recipe]:
+    """The recipes of a Fooocus ``log.html``, keyed by image file name (as the log names it, without a folder).
+    Images whose block holds no usable parameters are left out. Never raises: the caller bounds the file's size,
+    the reader the number of blocks and the text kept per cell."""
+    reader = _LogReader()
+    reader.feed(text)
+    reader.close()
+    recipes: dict[str, Recipe] = {}
+    for block in reader.blocks:
+        name = PurePath(block.image.replace("\\", "/")).name if block.image else ""
+        fields = block.fields()
+        if not name or fields is None:
+            continue
+        try:
+            recipes[name] = parse_fooocus(json.dumps(fields))
+        except (FormatError, ValueError):  # ValueError: a value JSON cannot hold
+            continue
+    return recipes
+
+
+class _LogBlock:
+    """One image's block of a log.html: its file name, table rows and clipboard JSON."""
+
+    def __init__(self) -> None:
+        self.image: str | None = None
+        self.rows: list[tuple[str, str]] = []
+        self.clipboard: str | None = None
+
+    def fields(self) -> dict[str, Any] | None:
+        """The parameters under the JSON scheme's keys: the clipboard JSON, else the table; None when neither."""
+        data: Any = None
+        if self.clipboard is not None:
+            try:
+                data = load_json(urllib.parse.unquote(self.clipboard), what="log.html parameters")
+            except FormatError:
+                data = None
+        if not isinstance(data, dict):
+            data = dict(self.rows) if self.rows else None
+        if not isinstance(data, dict) or not data:
+            return None
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            label = str(key).strip()
+            lora = _LOG_LORA_RE.fullmatch(label)
+            name = f"lora_combined_{lora.group(1)}" if lora else _LOG_LABELS.get(label.lower(), label)
+            out.setdefault(name, value)
+        return out
+
+
+class _LogReader(HTMLParser):
+    """Collects log.html's image blocks (``div.image-container``): the first ``img`` source, the label/value rows of
+    its metadata table and the argument of its ``to_clipboard('…')`` button. Linear in the text; bounded blocks."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[_LogBlock] = []
+        self._cell: str | None = None  # "label" or "value" while inside such a cell
+        self._text: list[str] = []
+        self._label: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        classes = attributes.get("class", "").split()
+        if tag == "div" and "image-container" in classes:
+            if len(self.blocks) < MAX_LOG_IMAGES:
+                self.blocks.append(_LogBlock())
+            self._cell = None
+            return
+        if not self.blocks:
+            return
+        block = self.blocks[-1]
+        if tag == "img" and block.image is None and attributes.get("src"):
+            block.image = attributes["src"]
+        elif tag == "button" and "to_clipboard(" in attributes.get("onclick", ""):
+            argument = attributes["onclick"].partition("to_clipboard(")[2].strip().rstrip(")").strip()
+            if len(argument) >= 2 and argument[0] == argument[-1] and argument[0] in "'\"":
+                block.clipboard = argument[1:-1]
+        elif tag == "td" and ({"label", "key"} & set(classes) or "value" in classes):
+            self._cell, self._text = ("value" if "value" in classes else "label"), []
+        elif tag == "br" and self._cell == "value":
+            self._text.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None and sum(map(len, self._text)) < MAX_METADATA_CHARS:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "br" and self._cell == "value":  # newer logs write a value's line breaks as " </br> "
+            self._text.append("\n")
+        if tag != "td" or self._cell is None or not self.blocks:
+            return
+        text = "".join(self._text).strip()  # character references already decoded (convert_charrefs)
+        if self._cell == "label":
+            self._label = text
+        elif self._label:
+            value = "\n".join(line.strip() for line in text.split("\n"))
+            self.blocks[-1].rows.append((self._label, value))
+            self._label = None
+        self._cell = None
 
 
 def _name_values(value: Any) -> dict[str, str]:

@@ -11,6 +11,7 @@ import io
 import json
 import struct
 import tempfile
+import urllib.parse
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -1078,6 +1079,29 @@ TEXT_PARSERS = {
 }
 
 
+def _fooocus_log(text: str) -> object:
+    from promptlib.metadata.fooocus import parse_log
+
+    recipes = parse_log(text)
+    check_recipes(list(recipes.values()))
+    assert all(isinstance(name, str) and name and "/" not in name for name in recipes)
+    return recipes
+
+
+# Fooocus log.html: image blocks with tables, buttons and broken markup in any order
+_log_pieces = st.lists(
+    st.one_of(
+        format_text,
+        st.sampled_from(['<div id="a_png" class="image-container">', "<img src='a.png'>", '<img src="../b.png"/>',
+                         "<td class='label'>Prompt</td>", "<td class='value'>", "</td>", "<td class='key'>Seed</td>",
+                         "</br>", "<table class='metadata'>", "<button onclick=\"to_clipboard('", "')\">", "<",
+                         "%7B%22prompt%22%3A%20%22x%22%7D", "LoRA 1", "&amp;", "&#0;", "<!--", "<script>"]),
+        json_text.map(lambda text: "<button onclick=\"to_clipboard('" + urllib.parse.quote(text, safe="") + "')\">"),
+    ),
+    max_size=30,
+).map("".join)  # fmt: skip
+
+
 def build_targets() -> dict[str, Target]:
     """All fuzz targets by name."""
     targets = [
@@ -1087,6 +1111,7 @@ def build_targets() -> dict[str, Target]:
     images = _images()
     targets += [
         Target("infotext-roundtrip", format_text.filter(str.strip), _infotext_roundtrip),
+        Target("fooocus-log", _log_pieces, _fooocus_log),
         Target("comfyui-workflow-graph", json_values, _workflow_to_graph),
         Target(
             "exif-user-comment",
