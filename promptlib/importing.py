@@ -46,6 +46,7 @@ OTHER_TEXT_SUFFIXES = frozenset(
 )  # fmt: skip
 DOC_STEMS = ("readme", "license", "licence", "copying", "notice", "changelog", "changes", "authors", "contributing")
 FOOOCUS_LOG = "log.html"  # Fooocus's page of each day's images and their parameters, beside them
+SIDECAR_SUFFIXES = (".txt", ".json")  # an image's parameters beside it (A1111, Easy Diffusion: same stem)
 
 
 @dataclass
@@ -117,12 +118,13 @@ def read_image_item(data: bytes, *, path: str, link: Path | None = None) -> Imag
 
 def is_other_text(name: str, siblings: frozenset[str] = frozenset()) -> bool:
     """Whether a file met inside a folder or zip is plainly not a style/prompt file: a document (README, LICENSE...),
-    code or config, or the .txt sidecar of an image beside it (`siblings`: the lower-cased names in its folder)."""
+    code or config, or the .txt / .json sidecar of an image beside it (`siblings`: the lower-cased names in its
+    folder)."""
     path = Path(name)
     suffix, stem = path.suffix.lower(), path.stem.lower()
     if suffix in OTHER_TEXT_SUFFIXES or stem.startswith(DOC_STEMS):
         return True
-    return suffix == ".txt" and any(f"{stem}{ext}" in siblings for ext in IMAGE_SUFFIXES)
+    return suffix in SIDECAR_SUFFIXES and any(f"{stem}{ext}" in siblings for ext in IMAGE_SUFFIXES)
 
 
 def read_text_beside(path: Path, name: str) -> str | None:
@@ -136,18 +138,29 @@ def read_text_beside(path: Path, name: str) -> str | None:
         return None
 
 
-def read_sidecar(path: Path) -> str | None:
-    """The text of the .txt file A1111 writes next to an image ("Create a text file next to every image with
-    generation parameters"), or None when there is none (or it is too large to be one)."""
-    return read_text_beside(path, path.with_suffix(".txt").name)
-
-
 def sidecar_recipes(text: str | None) -> list[Recipe]:
-    """The recipe in an image's sidecar text, for images saved without their parameters inside; [] when the text
-    is not A1111 parameters."""
+    """The recipe in an image's sidecar, for images saved without their parameters inside: Easy Diffusion's "txt"
+    or "json" metadata, a ComfyUI graph, or A1111 parameters; [] when the text is none of them."""
     from promptlib.metadata.a1111 import parse_infotext
+    from promptlib.metadata.easydiffusion import parse_easydiffusion, parse_easydiffusion_text
 
-    if not text or "Steps:" not in text:
+    if not text or not text.strip():
+        return []
+    if text.lstrip().startswith("{"):
+        from promptlib.packs.formats.comfyui_graph import graph_recipes
+
+        for parse in (parse_easydiffusion, graph_recipes):
+            try:
+                found = parse(text)
+            except PromptlibError:
+                continue
+            return found if isinstance(found, list) else [found]
+        return []
+    try:
+        return [parse_easydiffusion_text(text)]  # before A1111's: its lines include "Steps: 25"
+    except PromptlibError:
+        pass
+    if "Steps:" not in text:
         return []
     try:
         return [parse_infotext(text)]
@@ -323,22 +336,25 @@ class Importer:
                     self._guard(where, lambda d=data, w=where: self._foreign(d, w))  # type: ignore[misc]
 
     def _beside(self, path: Path) -> list[Recipe]:
-        """The recipe an image without parameters takes from beside it: its A1111 .txt sidecar, else its block in
-        the folder's Fooocus log.html."""
-        return sidecar_recipes(read_sidecar(path)) or self._logged(
-            str(path.parent), path.name, lambda: read_text_beside(path, FOOOCUS_LOG)
-        )
+        """The recipe an image without parameters takes from beside it: its .txt or .json sidecar (A1111, Easy
+        Diffusion, a ComfyUI graph), else its block in the folder's Fooocus log.html."""
+        for suffix in SIDECAR_SUFFIXES:
+            found = sidecar_recipes(read_text_beside(path, path.with_suffix(suffix).name))
+            if found:
+                return found
+        return self._logged(str(path.parent), path.name, lambda: read_text_beside(path, FOOOCUS_LOG))
 
     def _zipped_beside(
         self, archive: zipfile.ZipFile, by_name: dict[str, zipfile.ZipInfo], member: str
     ) -> list[Recipe]:
         """`_beside` for an image inside a zip."""
         folder, _, name = member.rpartition("/")
-        sidecar = self._zipped_text(archive, by_name, member.rsplit(".", 1)[0] + ".txt")
+        for suffix in SIDECAR_SUFFIXES:
+            found = sidecar_recipes(self._zipped_text(archive, by_name, member.rsplit(".", 1)[0] + suffix))
+            if found:
+                return found
         log = f"{folder}/{FOOOCUS_LOG}" if folder else FOOOCUS_LOG
-        return sidecar_recipes(sidecar) or self._logged(
-            f"{archive.filename}!{folder}", name, lambda: self._zipped_text(archive, by_name, log)
-        )
+        return self._logged(f"{archive.filename}!{folder}", name, lambda: self._zipped_text(archive, by_name, log))
 
     def _logged(self, folder: str, name: str, read: Callable[[], str | None]) -> list[Recipe]:
         """The recipe of image `name` in `folder`'s Fooocus log.html (parsed once per folder), else []."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from promptlib.library import Library
 from promptlib.seeds import seed_pack_path
 from tests.conftest import CliResult
+from tests.packs.conftest import COMFY_API_JSON
 
 STYLES_CSV = 'name,prompt,negative_prompt\nnoir,"film noir {prompt}",color\n'
 
@@ -60,6 +61,52 @@ def test_documents_code_and_image_sidecars_in_folders_and_zips_are_skipped(lib: 
             z.write(path, "outputs/" + path.name)
     again = lib.import_paths([archive])
     assert again.skipped == 4 and len(again.failed) == 1 and again.imported == 0  # the rest is already present
+
+
+# Easy Diffusion's default "txt" metadata beside an image (its labels; a prompt may run over several lines)
+EASYDIFFUSION_TXT = """Prompt: a harbour at night,
+neon reflections
+Negative Prompt: blurry
+Seed: 1234
+Stable Diffusion model: sd-v1-5.safetensors
+Clip Skip: False
+VAE model: None
+Sampler: euler_a
+Width: 512
+Height: 768
+Steps: 25
+Guidance Scale: 7.5
+LoRA model: None
+Use Face Correction: GFPGANv1.4
+"""
+
+
+def test_sidecars_of_easy_diffusion_and_comfyui_give_images_their_recipes(lib: Library, tmp_path: Path) -> None:
+    """Easy Diffusion saves parameters beside its images by default ("txt"; "json" optional): such a .txt used to be
+    read as A1111 text (its "Steps: 25" line), the prompt holding every label. A .json sidecar is not imported on
+    its own either: it gives its image the recipe."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, format="PNG")
+    root = tmp_path / "easy"
+    root.mkdir()
+    for name in ("harbour", "owl", "graph"):
+        (root / f"{name}.png").write_bytes(buf.getvalue() + name.encode())  # distinct files, still valid PNGs
+    (root / "harbour.txt").write_text(EASYDIFFUSION_TXT)
+    owl = {"prompt": "an owl", "seed": 7, "num_inference_steps": 30, "guidance_scale": 6, "sampler_name": "dpm2"}
+    (root / "owl.json").write_text(json.dumps(owl))
+    (root / "graph.json").write_bytes(COMFY_API_JSON)  # e.g. a prompt-logger node's sidecar
+    summary = lib.import_paths([root])
+    assert summary.failed == [] and (summary.images_imported, summary.skipped) == (3, 3)
+    entries = {e.prompt: e for e in lib.get_many(summary.ids)}
+    assert set(entries) == {"a harbour at night,\nneon reflections", "an owl", "a castle in the clouds"}
+    harbour = entries["a harbour at night,\nneon reflections"].params
+    assert (harbour["seed"], harbour["steps"], harbour["cfg_scale"], harbour["sampler"]) == (1234, 25, 7.5, "Euler a")
+    assert (harbour["width"], harbour["height"], harbour["model"], harbour["clip_skip"]) == (512, 768, "sd-v1-5", None)
+    assert entries["an owl"].params["steps"] == 30 and entries["a castle in the clouds"].params["steps"] == 24
 
 
 def test_zips_are_read_member_by_member_and_unsafe_members_refused(lib: Library, tmp_path: Path) -> None:

@@ -31,9 +31,9 @@ def import_(
     Fooocus / sdxl_prompt_styler style JSON, InvokeAI style presets, A1111 prompts_from_file lines, JSONL,
     PNG/JPEG/WEBP images with generation metadata (A1111, ComfyUI, InvokeAI, Fooocus, NovelAI, ...), A1111
     parameter .txt files and ComfyUI workflow or API-format .json files. An image saved without parameters takes
-    them from an A1111 .txt or the Fooocus log.html beside it. Folders are searched recursively and zips read
-    without extracting. Importing twice adds nothing. A file that cannot be imported is listed with its reason and
-    the rest is imported; the exit code is then 1.
+    them from the .txt/.json sidecar (A1111, Easy Diffusion) or the Fooocus log.html beside it. Folders are searched
+    recursively and zips read without extracting. Importing twice adds nothing. A file that cannot be imported is
+    listed with its reason and the rest is imported; the exit code is then 1.
 
     Examples:
 

@@ -1,8 +1,9 @@
 """Easy Diffusion: one PNG text chunk per request field (``prompt``, ``seed``, ``num_inference_steps``, ...).
 
 PNGs hold ``str(value)`` of each field (so ``None``, ``True`` and Python list literals appear as text);
-JPEG/WEBP hold the same fields as JSON in EXIF UserComment. The "txt" export's labels (``Stable Diffusion
-model``, ``Guidance Scale``, ...) are accepted too.
+JPEG/WEBP hold the same fields as JSON in EXIF UserComment. Its "txt" and "json" metadata formats (the "txt" one
+is the default) save the same fields beside the image instead: ``Label: value`` lines with the labels below
+(`parse_easydiffusion_text`), or a JSON object with the request keys.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from promptlib.errors import FormatError
+from promptlib.limits import MAX_METADATA_CHARS
 from promptlib.metadata._util import RecipeBuilder, load_json, looks_like_json_object, to_text
 from promptlib.metadata.chunks import ImageChunks
 from promptlib.recipe import Recipe
@@ -99,6 +101,24 @@ def parse_easydiffusion(data: Mapping[str, Any] | str, *, raw: str | None = None
         if key not in consumed and value is not None:
             builder.add_extra(key, value)
     return builder.build()
+
+
+def parse_easydiffusion_text(text: str) -> Recipe:
+    """Parse the "txt" metadata Easy Diffusion saves beside an image: ``Label: value`` lines, a line that starts with
+    no known label continuing the value before it (a prompt with line breaks). Raises FormatError if `text` is not
+    that format."""
+    if len(text) > MAX_METADATA_CHARS:
+        raise FormatError(f"Easy Diffusion metadata is longer than {MAX_METADATA_CHARS:,} characters")
+    fields: dict[str, str] = {}
+    current: str | None = None
+    for line in text.replace("\r\n", "\n").split("\n"):
+        label, sep, value = line.partition(":")
+        label = label.strip()
+        if sep and label.lower() in _BY_LABEL and label not in fields:
+            current, fields[label] = label, value.strip()
+        elif current is not None:
+            fields[current] += "\n" + line
+    return parse_easydiffusion({label: value.strip() for label, value in fields.items()}, raw=text)
 
 
 def _value(value: Any) -> Any:

@@ -1057,6 +1057,19 @@ def _images() -> list[bytes]:
     return _base_images()
 
 
+# Easy Diffusion's "txt" sidecar: its labels and other lines in any order
+_easydiffusion_txt = st.lists(
+    st.one_of(
+        format_text,
+        st.builds(lambda label, value: f"{label}: {value}",
+                  st.sampled_from(["Prompt", "Negative Prompt", "Seed", "Steps", "Guidance Scale", "Sampler", "Width",
+                                   "Stable Diffusion model", "LoRA model", "LoRA Strength", "Clip Skip", "prompt"]),
+                  st.one_of(format_text, st.sampled_from(["None", "True", "['a', 'b']", "25", "7.5", "-1"]))),
+    ),
+    max_size=12,
+).map("\n".join)  # fmt: skip
+
+
 TEXT_PARSERS = {
     "a1111-infotext": ("promptlib.metadata.a1111", "parse_infotext", format_text),
     "fooocus-a1111-scheme": ("promptlib.metadata.fooocus", "parse_a1111_scheme", format_text),
@@ -1073,6 +1086,7 @@ TEXT_PARSERS = {
     "novelai": ("promptlib.metadata.novelai", "parse_novelai", json_text),
     "novelai-v4-characters": ("promptlib.metadata.novelai", "parse_novelai", novelai_v4_text),
     "easydiffusion": ("promptlib.metadata.easydiffusion", "parse_easydiffusion", json_text),
+    "easydiffusion-txt": ("promptlib.metadata.easydiffusion", "parse_easydiffusion_text", _easydiffusion_txt),
     "swarmui": ("promptlib.metadata.swarmui", "parse_swarmui", json_text),
     "drawthings": ("promptlib.metadata.drawthings", "parse_drawthings", format_text),
     "promptlib-chunk": ("promptlib.metadata.writer", "read_embedded_recipe", json_text),

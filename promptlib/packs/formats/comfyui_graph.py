@@ -45,6 +45,13 @@ def detect(data: bytes) -> bool:
     return _API_NODE.search(text) is not None and '"inputs"' in text
 
 
+def graph_recipes(text: str) -> list[Recipe]:
+    """The recipes of a ComfyUI graph file's text (any of the three forms); raises FormatError when it is not one."""
+    from promptlib.metadata._util import load_json as load_metadata_json
+
+    return _recipes(load_metadata_json(text, what="ComfyUI graph"), text)
+
+
 def _recipes(value: Any, text: str) -> list[Recipe]:
     from promptlib.metadata.comfyui import parse_prompt_graph, parse_workflow
 
