@@ -1,9 +1,10 @@
 """Importing many things at once: files, folders (recursive) and zips, each item's format detected from content.
 
 Native packs, foreign style/prompt files and images with generation metadata are told apart by their bytes, not
-their names — except that inside folders and zips, documents, code and config files and the .txt sidecars A1111
-writes next to its images are skipped (an image without parameters inside takes them from its sidecar, or from the
-``log.html`` Fooocus keeps beside its images), and a file named like an image that is not one fails. Each file (or
+their names — except that inside folders and zips, documents, code and config files and the .txt / .json sidecars
+A1111 and Easy Diffusion write next to their images are skipped (an image without parameters inside takes them from
+its sidecar, or from the ``log.html`` Fooocus keeps beside its images), and a file named like an image that is not
+one fails. Each file (or
 batch of images) is its own transaction; a file that fails is reported with its reason and the rest of the run goes
 on. Zips are read member by member, never extracted.
 """
